@@ -1,6 +1,6 @@
+import copy
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +18,6 @@ from gateway.mapping import (
     to_salesforce,
 )
 
-VECTORS = Path("/work/shared/vectors/qbo-entities")
 Q2S = "quickbooks_to_salesforce"
 S2Q = "salesforce_to_quickbooks"
 
@@ -59,8 +58,81 @@ INVOICES = {
 }  # fmt: skip
 
 
-def vector(name: str) -> dict:
-    return json.loads((VECTORS / name).read_text())
+# Real QBO read responses (LedgerSync's test fixtures), as the API returns them.
+CUSTOMER = {
+    "Taxable": True,
+    "Job": False,
+    "BillWithParent": False,
+    "Balance": 0,
+    "BalanceWithJobs": 0,
+    "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+    "PreferredDeliveryMethod": "Print",
+    "domain": "QBO",
+    "sparse": False,
+    "Id": "123",
+    "SyncToken": "0",
+    "MetaData": {
+        "CreateTime": "2019-07-11T13:04:17-07:00",
+        "LastUpdatedTime": "2019-07-11T13:04:17-07:00",
+    },
+    "FullyQualifiedName": "Sample Customer",
+    "DisplayName": "Sample Customer",
+    "PrintOnCheckName": "Sample Customer",
+    "Active": True,
+    "PrimaryEmailAddr": {"Address": "test@example.com"},
+    "DefaultTaxCodeRef": {"value": "2"},
+}
+
+INVOICE = {
+    "Deposit": 0,
+    "AllowIPNPayment": False,
+    "AllowOnlinePayment": False,
+    "AllowOnlineCreditCardPayment": False,
+    "AllowOnlineACHPayment": False,
+    "domain": "QBO",
+    "sparse": False,
+    "Id": "173",
+    "SyncToken": "0",
+    "MetaData": {
+        "CreateTime": "2020-01-15T06:25:44-08:00",
+        "LastUpdatedTime": "2020-01-15T06:25:44-08:00",
+    },
+    "CustomField": [{"DefinitionId": "1", "Type": "StringType"}],
+    "DocNumber": "1040",
+    "TxnDate": "2019-09-01",
+    "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+    "PrivateNote": "Memo 1",
+    "LinkedTxn": [],
+    "Line": [
+        {
+            "Id": "1",
+            "LineNum": 1,
+            "Description": "Test Item",
+            "Amount": 1.5,
+            "DetailType": "SalesItemLineDetail",
+            "SalesItemLineDetail": {
+                "ItemRef": {"value": "33", "name": "Services"},
+                "TaxCodeRef": {"value": "NON"},
+            },
+        },
+        {"Amount": 1.5, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}},
+    ],
+    "CustomerRef": {"value": "83", "name": "Lola"},
+    "DueDate": "2019-09-01",
+    "TotalAmt": 1.5,
+    "ApplyTaxAfterDiscount": False,
+    "PrintStatus": "NeedToPrint",
+    "EmailStatus": "NotSet",
+    "Balance": 1.5,
+}
+
+
+def read_customer() -> dict:
+    return copy.deepcopy(CUSTOMER)
+
+
+def read_invoice() -> dict:
+    return copy.deepcopy(INVOICE)
 
 
 def one_field(**field) -> dict:
@@ -112,7 +184,7 @@ def test_active_record_keeps_a_name_that_really_ends_in_deleted():
 
 
 def test_to_salesforce_syncs_the_name_of_an_inactive_customer_without_suffix():
-    customer = vector("customer.read-response.ledgersync.json")["Customer"]
+    customer = read_customer()
     customer.update(Active=False, DisplayName="Sample Customer (deleted)")
     assert to_salesforce(customer, CUSTOMERS, {})["Name"] == "Sample Customer"
 
@@ -121,7 +193,7 @@ def test_to_salesforce_syncs_the_name_of_an_inactive_customer_without_suffix():
 
 
 def test_real_customer_maps_to_account_fields():
-    customer = vector("customer.read-response.ledgersync.json")["Customer"]
+    customer = read_customer()
     assert to_salesforce(customer, CUSTOMERS, {}) == {
         "Name": "Sample Customer",
         "BillingCity": None,  # absent in QBO: clears the Salesforce field
@@ -131,7 +203,7 @@ def test_real_customer_maps_to_account_fields():
 
 
 def test_real_invoice_maps_with_its_customer_resolved():
-    invoice = vector("invoice.read-response.ledgersync.json")["Invoice"]
+    invoice = read_invoice()
     payload = to_salesforce(invoice, INVOICES, {("customers", "83"): "001000000000083AAA"})
     assert payload == {
         "AccountId": "001000000000083AAA",
@@ -142,7 +214,7 @@ def test_real_invoice_maps_with_its_customer_resolved():
 
 
 def test_unresolved_lookup_lists_every_reference():
-    invoice = vector("invoice.read-response.ledgersync.json")["Invoice"]
+    invoice = read_invoice()
     expected = Reference("customers", "83", "CustomerRef.value")
     assert references(invoice, INVOICES, Q2S) == [expected]
     with pytest.raises(UnresolvedReference) as caught:
@@ -370,7 +442,7 @@ def test_opportunity_to_nested_invoice_body():
 
 
 def test_match_criteria_both_directions_skip_blank_values():
-    customer = vector("customer.read-response.ledgersync.json")["Customer"]
+    customer = read_customer()
     assert match_criteria(customer, CUSTOMERS, Q2S) == [("Email__c", "test@example.com")]
     assert match_criteria({"Email__c": "a@b.c"}, CUSTOMERS, S2Q) == [
         ("PrimaryEmailAddr.Address", "a@b.c")
@@ -411,7 +483,7 @@ def test_payload_hash_sees_real_changes():
 
 
 def test_mapping_the_same_content_twice_hashes_alike():
-    customer = vector("customer.read-response.ledgersync.json")["Customer"]
+    customer = read_customer()
     echoed = {**customer, "SyncToken": "1", "Balance": 0.0}  # our own write coming back
     assert payload_hash(to_salesforce(customer, CUSTOMERS, {})) == payload_hash(
         to_salesforce(echoed, CUSTOMERS, {})
