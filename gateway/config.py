@@ -1,0 +1,150 @@
+"""Every setting of the gateway, read from the environment in one place and checked at start-up.
+
+`load_config()` returns a plain dict that `create_app()` puts into `app.config`; tests pass
+overrides to `create_app()` instead of touching `os.environ`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+QBO_API_BASES = {
+    "sandbox": "https://sandbox-quickbooks.api.intuit.com",
+    "production": "https://quickbooks.api.intuit.com",
+}
+QBO_AUTH_URL = "https://appcenter.intuit.com/connect/oauth2"
+QBO_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105 (a URL)
+QBO_REVOKE_URL = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
+
+# Waits, windows and limits. Defaults are the platform's documented values; tests shorten them.
+TUNABLES: dict[str, tuple[type, Any]] = {
+    "QBO_THROTTLE_PAUSE_SECONDS": (float, 60.0),  # Intuit: after a 429 wait 60 s
+    "QBO_MAX_CONCURRENT": (int, 10),
+    "QBO_MAX_PER_SECOND": (int, 10),
+    "QBO_MAX_PER_MINUTE": (int, 500),
+    "QBO_MINOR_VERSION": (int, 75),
+    "QBO_TIMEOUT_SECONDS": (float, 120.0),  # Intuit times requests out after 120 s
+    "SF_TIMEOUT_SECONDS": (float, 120.0),
+    "SWEEPER_INTERVAL_SECONDS": (float, 30.0),
+    "STALE_PENDING_SECONDS": (float, 30.0),  # a pending event this old with no job gets one
+    "COALESCE_WINDOW_MS": (int, 100),
+    "JOB_TIMEOUT_SECONDS": (int, 600),
+    "EVENT_MAX_ATTEMPTS": (int, 8),
+    "RETRY_BASE_SECONDS": (float, 30.0),  # backoff: base * 2**(attempt-1), capped at an hour
+    "CLAIM_BATCH_SIZE": (int, 1000),
+    "CALLOUT_MAX_SKEW_SECONDS": (int, 300),
+    "MAX_WEBHOOK_BYTES": (int, 10 * 1024 * 1024),
+}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and what to do."""
+
+
+def _list(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _database_url(value: str | None, instance_path: Path) -> str:
+    if not value:
+        return f"sqlite:///{instance_path / 'gateway.sqlite3'}"
+    # Heroku still hands out postgres://, which SQLAlchemy 2 no longer accepts.
+    if value.startswith("postgres://"):
+        value = "postgresql://" + value[len("postgres://") :]
+    if value.startswith("postgresql://"):
+        value = "postgresql+psycopg://" + value[len("postgresql://") :]
+    return value
+
+
+def _is_loopback_url(url: str | None) -> bool:
+    host = urlsplit(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ConfigError(f"{name} must be scheme://host[:port] with no path, got {value!r}")
+    return value.rstrip("/")
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, instance_path: Path | None = None
+) -> dict:
+    env = os.environ if environ is None else environ
+    instance_path = instance_path or Path.cwd() / "instance"
+    qbo_environment = env.get("QBO_ENVIRONMENT", "sandbox")
+    if qbo_environment not in QBO_API_BASES:
+        raise ConfigError(f"QBO_ENVIRONMENT must be sandbox or production, got {qbo_environment!r}")
+    sf_api_version = env.get("SF_API_VERSION", "59.0")
+    if sf_api_version.startswith("v"):
+        raise ConfigError("SF_API_VERSION is a number like 59.0, without a leading 'v'")
+    config: dict[str, Any] = {
+        "SECRET_KEY": env.get("SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": _database_url(env.get("DATABASE_URL"), instance_path),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "PUBLIC_URL": (env.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "ADMIN_USERNAME": env.get("ADMIN_USERNAME", "admin"),
+        "ADMIN_PASSWORD": env.get("ADMIN_PASSWORD"),
+        "QBO_CLIENT_ID": env.get("QBO_CLIENT_ID", ""),
+        "QBO_CLIENT_SECRET": env.get("QBO_CLIENT_SECRET", ""),
+        "QBO_ENVIRONMENT": qbo_environment,
+        "QBO_WEBHOOK_VERIFIER_TOKENS": _list(env.get("QBO_WEBHOOK_VERIFIER_TOKENS")),
+        "QBO_API_BASE": _base_url(
+            "QBO_API_BASE", env.get("QBO_API_BASE") or QBO_API_BASES[qbo_environment]
+        ),
+        "QBO_AUTH_URL": env.get("QBO_AUTH_URL", QBO_AUTH_URL),
+        "QBO_TOKEN_URL": env.get("QBO_TOKEN_URL", QBO_TOKEN_URL),
+        "QBO_REVOKE_URL": env.get("QBO_REVOKE_URL", QBO_REVOKE_URL),
+        "SF_CLIENT_ID": env.get("SF_CLIENT_ID", ""),
+        "SF_CLIENT_SECRET": env.get("SF_CLIENT_SECRET", ""),
+        "SF_LOGIN_URL": _base_url(
+            "SF_LOGIN_URL", env.get("SF_LOGIN_URL", "https://login.salesforce.com")
+        ),
+        "SF_API_VERSION": sf_api_version,
+        "SF_CALLOUT_SECRETS": _list(env.get("SF_CALLOUT_SECRETS")),
+        "TOKEN_ENCRYPTION_KEYS": _list(env.get("TOKEN_ENCRYPTION_KEYS")),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+    for name, (kind, default) in TUNABLES.items():
+        raw = env.get(name)
+        try:
+            config[name] = default if raw in (None, "") else kind(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from exc
+    config["MAX_CONTENT_LENGTH"] = config["MAX_WEBHOOK_BYTES"]
+    return config
+
+
+def finish_config(config: dict) -> None:
+    """Derive and check what depends on overrides too; called once the app config is complete."""
+    production = config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    if production and not config.get("TESTING"):
+        missing = [
+            name
+            for name in ("SECRET_KEY", "QBO_WEBHOOK_VERIFIER_TOKENS", "ADMIN_PASSWORD")
+            if not config.get(name)
+        ]
+        if missing:
+            raise ConfigError(
+                "With DATABASE_URL on PostgreSQL (production) these must be set: "
+                + ", ".join(missing)
+            )
+    if not config.get("SECRET_KEY"):
+        # Embedded mode only: a fixed development key keeps local sessions across restarts.
+        config["SECRET_KEY"] = "dev-only-not-secret"  # noqa: S105
+    config["MAX_CONTENT_LENGTH"] = config["MAX_WEBHOOK_BYTES"]
+    # OAuth over plain http is allowed only for a gateway on this machine (make run).
+    config["OAUTH_ALLOW_HTTP"] = _is_loopback_url(config["PUBLIC_URL"]) and config[
+        "PUBLIC_URL"
+    ].startswith("http://")

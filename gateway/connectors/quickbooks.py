@@ -1,0 +1,298 @@
+"""QuickBooks Online API client for one company: tokens, limits, Faults.
+
+Reads are metered by Intuit, so callers batch them (`query_by_ids`) and never re-read what a
+write response already returned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+
+import requests
+from flask import current_app
+from requests_oauthlib import OAuth2Session
+
+from .. import queue
+from ..models import Company, utcnow
+from ..qbo_entities import NAME_LIST_ENTITIES, resource_path
+from . import ConnectorError, Unavailable
+from .ratelimit import Limits, MemoryLimiter, Paused, RedisLimiter
+from .tokens import expires_at, refresh_connection, refresh_grant
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = {500, 502, 503, 504}
+EXPIRY_MARGIN = timedelta(seconds=60)
+MAX_QUERY_RESULTS = 1000
+
+
+class QuickBooksError(ConnectorError):
+    def __init__(
+        self,
+        status: int,
+        errors: list[dict[str, str]],
+        intuit_tid: str | None,
+        retryable: bool = False,
+    ):
+        self.status = status
+        self.errors = errors
+        self.intuit_tid = intuit_tid
+        first = errors[0] if errors else {}
+        self.code = first.get("code", "")
+        detail = "; ".join(
+            f"{e.get('code', '?')} {e.get('message', '')}: {e.get('detail', '')}".strip(": ")
+            for e in errors
+        )
+        super().__init__(
+            f"QuickBooks {status}: {detail or 'no detail'} (intuit_tid {intuit_tid})",
+            retryable=retryable,
+        )
+
+
+class Throttled(QuickBooksError):
+    """429: the whole company waits before its next call."""
+
+    def __init__(self, seconds: float, status=429, errors=None, intuit_tid=None):
+        super().__init__(status, errors or [], intuit_tid, retryable=True)
+        self.seconds = seconds
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+def limiter() -> RedisLimiter | MemoryLimiter:
+    app = current_app
+    if "qbo_limiter" not in app.extensions:
+        limits = Limits(
+            app.config["QBO_MAX_CONCURRENT"],
+            app.config["QBO_MAX_PER_SECOND"],
+            app.config["QBO_MAX_PER_MINUTE"],
+            lease=app.config["QBO_TIMEOUT_SECONDS"] + 10,
+        )
+        connection = queue.backend().redis
+        app.extensions["qbo_limiter"] = (
+            RedisLimiter(connection, limits) if connection is not None else MemoryLimiter(limits)
+        )
+    return app.extensions["qbo_limiter"]
+
+
+def parse_faults(body: bytes, content_type: str) -> list[dict[str, str]]:
+    """Fault envelopes come as JSON with Fault/Error or fault/error keys, or as XML."""
+    text = body.decode("utf-8", errors="replace")
+    if "xml" in content_type or text.lstrip().startswith("<"):
+        # Intuit's throttle answer is XML even when JSON was asked for; a regex is enough here
+        # and avoids feeding an XML parser untrusted input.
+        return [
+            {
+                "code": code,
+                "message": _xml_text(inner, "Message"),
+                "detail": _xml_text(inner, "Detail"),
+            }
+            for code, inner in re.findall(
+                r'<Error[^>]*code="([^"]*)"[^>]*>(.*?)</Error>', text, re.S
+            )
+        ]
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    fault = document.get("Fault") or document.get("fault")
+    if not isinstance(fault, dict):
+        return []
+    errors = fault.get("Error") or fault.get("error") or []
+    return [
+        {
+            "code": str(error.get("code", "")),
+            "message": str(error.get("Message") or error.get("message") or ""),
+            "detail": str(error.get("Detail") or error.get("detail") or ""),
+        }
+        for error in errors
+        if isinstance(error, dict)
+    ]
+
+
+def _xml_text(fragment: str, tag: str) -> str:
+    match = re.search(rf"<{tag}>(.*?)</{tag}>", fragment, re.S)
+    return match.group(1).strip() if match else ""
+
+
+def _is_throttle(errors: list[dict[str, str]]) -> bool:
+    return any(
+        e["code"].lstrip("0") == "3001" or "ThrottleExceeded" in e["message"] for e in errors
+    )
+
+
+def quote(value: str) -> str:
+    """A string literal for QuickBooks' query language (it does not escape for us)."""
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class QuickBooksClient:
+    def __init__(self, company: Company):
+        config = current_app.config
+        self.company_id = company.id
+        self.realm_id = company.realm_id
+        self.base = f"{config['QBO_API_BASE']}/v3/company/{company.realm_id}"
+        self.config = config
+        self._load_tokens(company)
+
+    def _load_tokens(self, company: Company) -> None:
+        self.access_token = company.access_token
+        self.expires_at = company.access_token_expires_at
+
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def _expired(self, expires) -> bool:
+        if expires is None:
+            return True
+        if expires.tzinfo is None:  # SQLite hands back naive datetimes
+            expires = expires.replace(tzinfo=utcnow().tzinfo)
+        return expires - EXPIRY_MARGIN <= utcnow()
+
+    def refresh(self, failed_token: str | None = None) -> None:
+        """Refresh unless another worker already has (its new token is then used as is)."""
+
+        def still_needed(row: Company) -> bool:
+            if failed_token is not None:
+                return row.access_token == failed_token
+            return self._expired(row.access_token_expires_at)
+
+        def store(row: Company, token: dict) -> None:
+            row.access_token = token["access_token"]
+            row.refresh_token = token.get("refresh_token") or row.refresh_token
+            row.access_token_expires_at = expires_at(token.get("expires_in"), 3600)
+            if token.get("x_refresh_token_expires_in"):
+                row.refresh_token_expires_at = expires_at(token["x_refresh_token_expires_in"], 0)
+
+        config = self.config
+        row = refresh_connection(
+            Company,
+            self.company_id,
+            f"token:qbo:{self.realm_id}",
+            still_needed,
+            lambda refresh_token: refresh_grant(
+                config["QBO_TOKEN_URL"],
+                config["QBO_CLIENT_ID"],
+                config["QBO_CLIENT_SECRET"],
+                refresh_token,
+                config["QBO_TIMEOUT_SECONDS"],
+            ),
+            store,
+        )
+        self._load_tokens(row)
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json_body: Any = None,
+        data: str | None = None,
+        content_type: str | None = None,
+    ) -> dict:
+        if self._expired(self.expires_at):
+            self.refresh()
+        try:
+            return self._send(method, path, params, json_body, data, content_type)
+        except _Unauthorized:
+            # Expired early or revoked: refresh once (unless someone else just did) and retry.
+            self.refresh(failed_token=self.access_token)
+            try:
+                return self._send(method, path, params, json_body, data, content_type)
+            except _Unauthorized as exc:
+                raise QuickBooksError(401, [], str(exc) or None, retryable=True) from exc
+
+    def _send(self, method, path, params, json_body, data, content_type) -> dict:
+        params = {**(params or {}), "minorversion": self.config["QBO_MINOR_VERSION"]}
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        session = OAuth2Session(
+            self.config["QBO_CLIENT_ID"],
+            token={"access_token": self.access_token, "token_type": "Bearer"},
+        )
+        try:
+            with limiter().slot(self.realm_id, max_wait=30):
+                response = session.request(
+                    method,
+                    f"{self.base}/{path}",
+                    params=params,
+                    json=json_body,
+                    data=data,
+                    headers=headers,
+                    timeout=self.config["QBO_TIMEOUT_SECONDS"],
+                )
+        except Paused as exc:
+            raise Throttled(exc.seconds, errors=[]) from exc
+        except requests.RequestException as exc:
+            raise Unavailable(f"QuickBooks unreachable: {exc}") from exc
+        return self._result(response)
+
+    def _result(self, response: requests.Response) -> dict:
+        tid = response.headers.get("intuit_tid")
+        content_type = response.headers.get("Content-Type", "")
+        faults = (
+            parse_faults(response.content, content_type)
+            if response.status_code != 200 or b"ault" in response.content[:200]
+            else []
+        )
+        if response.status_code == 429 or _is_throttle(faults):
+            pause = self.config["QBO_THROTTLE_PAUSE_SECONDS"]
+            limiter().pause(self.realm_id, pause)
+            log.warning("QuickBooks throttled realm %s (intuit_tid %s)", self.realm_id, tid)
+            raise Throttled(pause, response.status_code, faults, tid)
+        if response.status_code == 401:
+            raise _Unauthorized(tid or "")
+        if response.status_code != 200 or faults:
+            error = QuickBooksError(
+                response.status_code,
+                faults or [{"code": "", "message": response.reason or "", "detail": ""}],
+                tid,
+                retryable=response.status_code in RETRYABLE_STATUSES,
+            )
+            log.warning("QuickBooks error for realm %s: %s", self.realm_id, error)
+            raise error
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise QuickBooksError(
+                200, [{"code": "", "message": "answer is not JSON", "detail": ""}], tid, True
+            ) from exc
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def query(self, statement: str) -> dict:
+        # POST keeps long IN (...) lists out of the URL.
+        return self.request("POST", "query", data=statement, content_type="application/text")
+
+    def query_by_ids(self, entity: str, ids: list[str]) -> list[dict]:
+        """Current state of these records in as few calls as possible, inactive ones included."""
+        records: list[dict] = []
+        for start in range(0, len(ids), MAX_QUERY_RESULTS):
+            chunk = ids[start : start + MAX_QUERY_RESULTS]
+            where = f"Id IN ({', '.join(quote(i) for i in chunk)})"
+            if entity in NAME_LIST_ENTITIES:
+                # Without this an inactive record silently drops out of the answer.
+                where += " AND Active IN (true, false)"
+            # The entity name comes from a validated mapping; every value went through quote().
+            statement = f"SELECT * FROM {entity} WHERE {where} MAXRESULTS {MAX_QUERY_RESULTS}"  # noqa: S608
+            answer = self.query(statement)
+            records.extend(answer.get("QueryResponse", {}).get(entity, []))
+        return records
+
+    def read(self, entity: str, record_id: str) -> dict:
+        return self.request("GET", f"{resource_path(entity)}/{record_id}")[entity]
+
+    def write(self, entity: str, body: dict, request_id: str | None = None) -> dict:
+        params = {"requestid": request_id} if request_id else None
+        return self.request("POST", resource_path(entity), params=params, json_body=body)[entity]

@@ -1,0 +1,202 @@
+"""Salesforce REST client (simple-salesforce) for the connected org.
+
+simple-salesforce cannot refresh a session built from an access token, so this wrapper refreshes
+with the stored refresh token on INVALID_SESSION_ID and retries the call once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import requests
+from flask import current_app
+from simple_salesforce import Salesforce, SalesforceError, SalesforceExpiredSession
+from simple_salesforce.format import format_external_id
+
+from .. import queue
+from ..models import SalesforceOrg
+from . import ConnectorError, Unavailable
+from .tokens import refresh_connection, refresh_grant
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+COLLECTION_LIMIT = 200
+RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
+DESCRIBE_TTL = 300.0
+
+
+class SalesforceCallError(ConnectorError):
+    def __init__(self, status: int | None, errors: list[dict], context: str):
+        self.status = status
+        self.errors = errors
+        codes = {e.get("errorCode") or e.get("statusCode") for e in errors}
+        retryable = (status or 0) >= 500 or bool(codes & RETRYABLE_CODES)
+        detail = "; ".join(
+            f"{e.get('errorCode') or e.get('statusCode')}: {e.get('message')}" for e in errors
+        )
+        super().__init__(f"Salesforce {status} on {context}: {detail}", retryable=retryable)
+
+
+def record_error(result: dict) -> tuple[str, bool]:
+    """The reason and retryability of one failed sObject Collections result."""
+    errors = result.get("errors") or []
+    codes = {e.get("statusCode") for e in errors}
+    reason = "; ".join(
+        f"{e.get('statusCode')}: {e.get('message')}"
+        + (f" (fields: {', '.join(e['fields'])})" if e.get("fields") else "")
+        for e in errors
+    )
+    return reason or "Salesforce reported failure without detail", bool(codes & RETRYABLE_CODES)
+
+
+def _errors_of(exc: SalesforceError) -> list[dict]:
+    content = exc.content
+    if isinstance(content, list):
+        return [e for e in content if isinstance(e, dict)]
+    if isinstance(content, dict):
+        return [content]
+    return [{"errorCode": str(exc.status), "message": str(content)[:500]}]
+
+
+class SalesforceClient:
+    def __init__(self, org: SalesforceOrg):
+        self.org_row_id = org.id
+        self.org_id = org.org_id
+        self.config = current_app.config
+        self._build(org)
+
+    def _build(self, org: SalesforceOrg) -> None:
+        self.access_token = org.access_token
+        self.instance_url = org.instance_url
+        self.sf = Salesforce(
+            instance_url=org.instance_url,
+            session_id=org.access_token,
+            version=self.config["SF_API_VERSION"],
+            session=requests.Session(),
+        )
+
+    def refresh(self) -> None:
+        failed_token = self.access_token
+        config = self.config
+
+        def store(row: SalesforceOrg, token: dict) -> None:
+            row.access_token = token["access_token"]
+            row.instance_url = token.get("instance_url") or row.instance_url
+            row.refresh_token = token.get("refresh_token") or row.refresh_token
+
+        row = refresh_connection(
+            SalesforceOrg,
+            self.org_row_id,
+            f"token:sf:{self.org_id}",
+            lambda row: row.access_token == failed_token,
+            lambda refresh_token: refresh_grant(
+                config["SF_LOGIN_URL"] + "/services/oauth2/token",
+                config["SF_CLIENT_ID"],
+                config["SF_CLIENT_SECRET"],
+                refresh_token,
+                config["SF_TIMEOUT_SECONDS"],
+            ),
+            store,
+        )
+        self._build(row)
+
+    def call(self, context: str, operation: Callable[[Salesforce], T]) -> T:
+        """Run one API call; an expired session is refreshed and the call tried once more."""
+        for attempt in (1, 2):
+            try:
+                return operation(self.sf)
+            except SalesforceExpiredSession as exc:
+                if attempt == 2:
+                    raise SalesforceCallError(401, _errors_of(exc), context) from exc
+                log.info("Salesforce session expired; refreshing")
+                self.refresh()
+            except SalesforceError as exc:
+                raise SalesforceCallError(exc.status, _errors_of(exc), context) from exc
+            except requests.RequestException as exc:
+                raise Unavailable(f"Salesforce unreachable on {context}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def upsert_one(self, sobject: str, field: str, value: str, payload: dict) -> dict:
+        def run(sf: Salesforce) -> dict:
+            response = getattr(sf, sobject).upsert(
+                format_external_id(field, value), payload, raw_response=True
+            )
+            body = response.json() if response.content else {}
+            return {"success": True, "errors": [], **body}
+
+        return self.call(f"upsert {sobject}", run)
+
+    def upsert_many(self, sobject: str, field: str, records: list[dict]) -> list[dict]:
+        """sObject Collections upsert, 200 records a call; results in the records' order."""
+        results: list[dict] = []
+        for chunk in _chunks(records, COLLECTION_LIMIT):
+            body = {
+                "allOrNone": False,
+                "records": [{"attributes": {"type": sobject}, **record} for record in chunk],
+            }
+            results.extend(
+                self.call(
+                    f"collections upsert {sobject}",
+                    lambda sf, body=body: sf.restful(
+                        f"composite/sobjects/{sobject}/{field}", method="PATCH", json=body
+                    ),
+                )
+            )
+        return results
+
+    def update_many(self, sobject: str, records: list[dict]) -> list[dict]:
+        """sObject Collections update by Id (records carry "Id")."""
+        results: list[dict] = []
+        for chunk in _chunks(records, COLLECTION_LIMIT):
+            body = {
+                "allOrNone": False,
+                "records": [{"attributes": {"type": sobject}, **record} for record in chunk],
+            }
+            results.extend(
+                self.call(
+                    f"collections update {sobject}",
+                    lambda sf, body=body: sf.restful(
+                        "composite/sobjects", method="PATCH", json=body
+                    ),
+                )
+            )
+        return results
+
+    def delete_many(self, ids: list[str]) -> list[dict]:
+        results: list[dict] = []
+        for chunk in _chunks(ids, COLLECTION_LIMIT):
+            results.extend(
+                self.call(
+                    "collections delete",
+                    lambda sf, chunk=chunk: sf.restful(
+                        "composite/sobjects",
+                        method="DELETE",
+                        params={"ids": ",".join(chunk), "allOrNone": "false"},
+                    ),
+                )
+            )
+        return results
+
+    def query_all(self, soql: str) -> list[dict]:
+        return self.call("query", lambda sf: sf.query_all(soql)["records"])
+
+    def field_types(self, sobject: str) -> dict[str, str]:
+        """Field name -> describe type, cached for a few minutes and shared by all workers."""
+        key = f"sf-describe:{self.org_id}:{sobject}"
+        cache = queue.backend()
+        types = cache.cache_get(key)
+        if types is None:
+            describe = self.call(f"describe {sobject}", lambda sf: getattr(sf, sobject).describe())
+            types = {field["name"]: field["type"] for field in describe["fields"]}
+            cache.cache_set(key, types, DESCRIBE_TTL)
+        return types
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,120 @@
+"""POST /webhooks/quickbooks: verify Intuit's signature, store each entity event, enqueue, 200."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from sqlalchemy import select
+
+from .. import queue
+from ..errors import error_response
+from ..extensions import db
+from ..inbox import IncomingEvent, store
+from ..models import Company, EventStatus, ObjectMapping
+from . import quickbooks_format
+from .signatures import verify_intuit
+
+log = logging.getLogger(__name__)
+bp = Blueprint("quickbooks_webhooks", __name__)
+SOURCE = "quickbooks"
+
+
+def sync_key(company_id: int, entity: str) -> str:
+    return f"qbo:{company_id}:{entity}"
+
+
+@bp.post("/webhooks/quickbooks")
+def receive():
+    body = request.get_data(cache=False)  # the raw bytes Intuit signed; never re-serialised
+    tokens = current_app.config["QBO_WEBHOOK_VERIFIER_TOKENS"]
+    if not verify_intuit(body, request.headers.get("intuit-signature"), tokens):
+        message = (
+            "The intuit-signature header does not match the body for any verifier token."
+            if tokens
+            else "No QBO_WEBHOOK_VERIFIER_TOKENS are configured, so no webhook can be verified."
+        )
+        return error_response(401, "invalid_signature", message)
+
+    events = classify(quickbooks_format.parse(body))
+    stored, keys = store(events)
+    for key in sorted(keys):
+        queue.schedule_sync(key)
+    # Intuit retries the whole batch on anything but 200, so a stored batch is always a 200.
+    return jsonify(received=len(events), stored=stored, duplicates=len(events) - stored)
+
+
+def classify(items: list) -> list[IncomingEvent]:
+    changes = [item for item in items if isinstance(item, quickbooks_format.Change)]
+    realms = {change.realm_id for change in changes}
+    entities = {change.entity for change in changes if change.entity}
+    companies = (
+        {
+            company.realm_id: company
+            for company in db.session.execute(
+                select(Company).where(Company.realm_id.in_(realms))
+            ).scalars()
+        }
+        if realms
+        else {}
+    )
+    realtime = (
+        {
+            mapping.quickbooks_type
+            for mapping in db.session.execute(
+                select(ObjectMapping).where(
+                    ObjectMapping.realtime.is_(True),
+                    ObjectMapping.quickbooks_type.in_(entities),
+                    ObjectMapping.direction.in_(("both", "quickbooks_to_salesforce")),
+                )
+            ).scalars()
+        }
+        if entities
+        else set()
+    )
+    return [
+        _incoming(item, companies, realtime)
+        if isinstance(item, quickbooks_format.Change)
+        else IncomingEvent(
+            source=SOURCE,
+            dedupe_key=item.dedupe_key,
+            status=EventStatus.MALFORMED,
+            reason=item.reason,
+            payload=item.payload,
+        )
+        for item in items
+    ]
+
+
+def _incoming(change, companies: dict[str, Company], realtime: set[str]) -> IncomingEvent:
+    company = companies.get(change.realm_id)
+    event = IncomingEvent(
+        source=SOURCE,
+        dedupe_key=change.dedupe_key,
+        account_id=change.realm_id,
+        company_id=company.id if company else None,
+        entity=change.entity or change.entity_name,
+        record_id=change.record_id,
+        operation=change.operation or change.operation_name,
+        deleted_id=change.deleted_id,
+        occurred_at=change.occurred_at,
+        payload=change.payload,
+    )
+    reason = None
+    if company is None:
+        reason = f"unknown company: realm {change.realm_id} is not connected"
+    elif change.entity is None:
+        reason = f"unhandled entity: {change.entity_name}"
+    elif change.operation is None or change.operation == "emailed":
+        reason = f"unhandled operation: {change.operation_name}"
+    elif change.entity not in realtime:
+        reason = f"real time is off for {change.entity} (no real-time mapping to Salesforce)"
+    if reason:
+        event.status, event.reason = EventStatus.IGNORED, reason
+    else:
+        event.sync_key = sync_key(company.id, change.entity)
+    return event
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

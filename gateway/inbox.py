@@ -1,0 +1,197 @@
+"""The events inbox: storing what we were told, claiming it for work, recording the outcome."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .extensions import db
+from .models import Event, EventStatus, utcnow
+
+MAX_KEY_LENGTH = 200
+
+
+@dataclass
+class IncomingEvent:
+    """One entity change as parsed from a webhook or callout, before it is stored."""
+
+    source: str
+    dedupe_key: str
+    status: str = EventStatus.PENDING
+    account_id: str | None = None
+    company_id: int | None = None
+    entity: str | None = None
+    record_id: str | None = None
+    operation: str | None = None
+    deleted_id: str | None = None
+    occurred_at: datetime | None = None
+    sync_key: str | None = None
+    reason: str | None = None
+    payload: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        key = self.dedupe_key
+        if len(key) > MAX_KEY_LENGTH:
+            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+        now = utcnow()
+        return {
+            "source": self.source,
+            "dedupe_key": key,
+            "status": self.status,
+            "account_id": self.account_id,
+            "company_id": self.company_id,
+            "entity": self.entity,
+            "record_id": self.record_id,
+            "operation": self.operation,
+            "deleted_id": self.deleted_id,
+            "occurred_at": self.occurred_at,
+            "sync_key": self.sync_key,
+            "reason": self.reason,
+            "payload": self.payload,
+            "attempts": 0,
+            "received_at": now,
+            "updated_at": now,
+        }
+
+
+def _insert():
+    dialect = db.engine.dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(Event.__table__)
+
+
+def store(events: Sequence[IncomingEvent]) -> tuple[int, set[str]]:
+    """Insert new events (a redelivered one is dropped by its dedupe key) and commit.
+
+    Returns how many rows were new and the sync keys that now have pending work.
+    """
+    if not events:
+        return 0, set()
+    rows = {}
+    for event in events:  # a POST may repeat an event; keep the first
+        row = event.row()
+        rows.setdefault((row["source"], row["dedupe_key"]), row)
+    statement = (
+        _insert()
+        .values(list(rows.values()))
+        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+        .returning(Event.__table__.c.sync_key, Event.__table__.c.status)
+    )
+    inserted = db.session.execute(statement).all()
+    db.session.commit()
+    keys = {key for key, status in inserted if key and status == EventStatus.PENDING}
+    return len(inserted), keys
+
+
+def claim(sync_key: str, limit: int) -> list[Event]:
+    """Atomically move due pending events of one key to processing and return them."""
+    now = utcnow()
+    due = (
+        select(Event.id)
+        .where(
+            Event.sync_key == sync_key,
+            Event.status == EventStatus.PENDING,
+            (Event.not_before.is_(None)) | (Event.not_before <= now),
+        )
+        .order_by(Event.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = (
+        db.session.execute(
+            update(Event)
+            .where(Event.id.in_(due.scalar_subquery()))
+            .values(
+                status=EventStatus.PROCESSING,
+                claimed_at=now,
+                attempts=Event.attempts + 1,
+                updated_at=now,
+            )
+            .returning(Event.id)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
+    db.session.commit()
+    if not claimed:
+        return []
+    return list(
+        db.session.execute(select(Event).where(Event.id.in_(claimed)).order_by(Event.id)).scalars()
+    )
+
+
+def has_due_pending(sync_key: str) -> bool:
+    now = utcnow()
+    return (
+        db.session.execute(
+            select(Event.id)
+            .where(
+                Event.sync_key == sync_key,
+                Event.status == EventStatus.PENDING,
+                (Event.not_before.is_(None)) | (Event.not_before <= now),
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def backoff_seconds(attempts: int) -> float:
+    base = current_app.config["RETRY_BASE_SECONDS"]
+    return min(base * 2 ** max(attempts - 1, 0), 3600.0)
+
+
+def finish(event: Event, status: str, reason: str | None = None) -> None:
+    event.status = status
+    event.reason = reason
+    event.retryable = None
+    event.not_before = None
+
+
+def fail(event: Event, reason: str, retryable: bool) -> None:
+    """Record a failure; a retryable one is tried again after a backoff, up to a limit."""
+    event.status = EventStatus.FAILED
+    event.reason = reason
+    max_attempts = current_app.config["EVENT_MAX_ATTEMPTS"]
+    if retryable and event.attempts >= max_attempts:
+        event.reason = f"{reason} (gave up after {event.attempts} attempts)"
+        retryable = False
+    event.retryable = retryable
+    event.not_before = (
+        utcnow() + timedelta(seconds=backoff_seconds(event.attempts)) if retryable else None
+    )
+
+
+def release(events: Iterable[Event], not_before: datetime | None, reason: str | None) -> None:
+    """Hand claimed events back as pending (throttled, or the run stopped early)."""
+    for event in events:
+        if event.status == EventStatus.PROCESSING:
+            event.status = EventStatus.PENDING
+            event.not_before = not_before
+            event.reason = reason
+            # A pause imposed on us is not an attempt of this event.
+            event.attempts = max(event.attempts - 1, 0)
+
+
+def retry(event_ids: Iterable[int]) -> set[str]:
+    """A person (or the CLI) asks to try failed events again; returns their sync keys."""
+    events = db.session.execute(
+        select(Event).where(Event.id.in_(list(event_ids)), Event.status == EventStatus.FAILED)
+    ).scalars()
+    keys = set()
+    for event in events:
+        event.status = EventStatus.PENDING
+        event.not_before = None
+        event.attempts = 0
+        keys.add(event.sync_key)
+    db.session.commit()
+    return {key for key in keys if key}

@@ -1,0 +1,205 @@
+"""Our own tables: connections, mappings, the events inbox and record links."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from . import crypto
+from .extensions import db
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EncryptedTokens:
+    """Access and refresh tokens stored encrypted; the properties hand out plaintext."""
+
+    access_token_encrypted: Mapped[str | None]
+    refresh_token_encrypted: Mapped[str | None]
+
+    @property
+    def access_token(self) -> str | None:
+        return crypto.decrypt(self.access_token_encrypted)
+
+    @access_token.setter
+    def access_token(self, value: str | None) -> None:
+        self.access_token_encrypted = crypto.encrypt(value)
+
+    @property
+    def refresh_token(self) -> str | None:
+        return crypto.decrypt(self.refresh_token_encrypted)
+
+    @refresh_token.setter
+    def refresh_token(self, value: str | None) -> None:
+        self.refresh_token_encrypted = crypto.encrypt(value)
+
+
+class ConnectionStatus:
+    CONNECTED = "connected"
+    RECONNECT_NEEDED = "reconnect_needed"
+
+
+class Company(EncryptedTokens, db.Model):
+    """One connected QuickBooks Online company (realm)."""
+
+    __tablename__ = "companies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    realm_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(32), default=ConnectionStatus.CONNECTED)
+    status_detail: Mapped[str | None] = mapped_column(Text)
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refresh_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    def __repr__(self) -> str:
+        return f"<Company {self.realm_id} {self.status}>"
+
+
+class SalesforceOrg(EncryptedTokens, db.Model):
+    """The one connected Salesforce org."""
+
+    __tablename__ = "salesforce_orgs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(18), unique=True)
+    instance_url: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default=ConnectionStatus.CONNECTED)
+    status_detail: Mapped[str | None] = mapped_column(Text)
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class ObjectMapping(db.Model):
+    """One named object mapping; `spec` is the normalized dict of gateway.sync_config."""
+
+    __tablename__ = "object_mappings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    quickbooks_type: Mapped[str] = mapped_column(String(64), index=True)
+    salesforce_object: Mapped[str] = mapped_column(String(128), index=True)
+    direction: Mapped[str] = mapped_column(String(32))
+    realtime: Mapped[bool] = mapped_column(Boolean, default=False)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    def apply_spec(self, spec: dict[str, Any]) -> None:
+        self.name = spec["name"]
+        self.quickbooks_type = spec["quickbooks"]
+        self.salesforce_object = spec["salesforce"]
+        self.direction = spec["direction"]
+        self.realtime = spec["realtime"]
+        self.spec = spec
+
+    def flows_to_salesforce(self) -> bool:
+        return self.direction in ("both", "quickbooks_to_salesforce")
+
+
+class EventStatus:
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SYNCED = "synced"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    IGNORED = "ignored"
+    MALFORMED = "malformed"
+
+    OPEN = (PENDING, PROCESSING)
+
+
+class Event(db.Model):
+    """The inbox: one row per entity change we were told about, kept before we answer 200."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source", "dedupe_key", name="uq_events_source_dedupe_key"),
+        Index("ix_events_sync_key_status", "sync_key", "status"),
+        Index("ix_events_status_received_at", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # quickbooks | salesforce
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    account_id: Mapped[str | None] = mapped_column(String(32))  # realm id (or org id) as sent
+    entity: Mapped[str | None] = mapped_column(String(128))
+    record_id: Mapped[str | None] = mapped_column(String(64))
+    operation: Mapped[str | None] = mapped_column(String(16))
+    deleted_id: Mapped[str | None] = mapped_column(String(64))  # the record merged away
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Events sharing a sync key are drained together by one job (coalescing).
+    sync_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=EventStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retryable: Mapped[bool | None] = mapped_column(Boolean)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[str | None] = mapped_column(Text)  # this event as received, or the raw body
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    company: Mapped[Company | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Event {self.id} {self.entity}/{self.record_id} {self.operation} {self.status}>"
+
+
+class RecordLink(db.Model):
+    """Ties one QuickBooks record to its Salesforce record, per mapping and company."""
+
+    __tablename__ = "record_links"
+    __table_args__ = (
+        UniqueConstraint("mapping_id", "company_id", "quickbooks_id", name="uq_links_quickbooks"),
+        Index("ix_links_salesforce", "mapping_id", "salesforce_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mapping_id: Mapped[int] = mapped_column(ForeignKey("object_mappings.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    quickbooks_id: Mapped[str] = mapped_column(String(64))
+    salesforce_id: Mapped[str | None] = mapped_column(String(18))
+    # Hashes of what we last wrote (or found) on each side; equal content is not written again.
+    salesforce_hash: Mapped[str | None] = mapped_column(String(64))
+    quickbooks_hash: Mapped[str | None] = mapped_column(String(64))
+    quickbooks_sync_token: Mapped[str | None] = mapped_column(String(32))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged_into: Mapped[str | None] = mapped_column(String(64))  # survivor's QuickBooks id
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

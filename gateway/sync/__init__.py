@@ -1,0 +1,83 @@
+"""The sync engine: drain one sync key's pending events, with the outcome on every event.
+
+A sync key names a company and an object type (`qbo:<company id>:<Entity>`); one job drains all
+of its pending events at once, which is how a burst of changes becomes a few API calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+
+from .. import inbox, queue
+from ..connectors import ConnectorError, ReconnectNeeded
+from ..connectors.quickbooks import Throttled
+from ..extensions import db
+from ..models import EventStatus, utcnow
+from ..queue import LockTimeout
+
+log = logging.getLogger(__name__)
+LOCK_SECONDS = 30
+# Events failed for a lost connection are retried by `flask connect` once it is back.
+RECONNECT_PREFIX = "reconnect needed: "  # kept alive by a heartbeat; lapses this soon after a crash
+
+
+def lock_name(sync_key: str) -> str:
+    return f"sync:{sync_key}"
+
+
+def drain(sync_key: str) -> int:
+    """Process every due pending event of `sync_key`; returns how many were claimed."""
+    work = queue.backend()
+    # Cleared before claiming: an event stored after the claim schedules the next job itself.
+    work.clear_scheduled(sync_key)
+    try:
+        with work.lock(lock_name(sync_key), timeout=LOCK_SECONDS, wait=2):
+            claimed = _drain_locked(sync_key)
+    except LockTimeout:
+        # Another job holds the key; it looks for more pending events before it lets go.
+        log.info("%s is being drained by another job", sync_key)
+        return 0
+    if inbox.has_due_pending(sync_key):
+        queue.schedule_sync(sync_key)
+    return claimed
+
+
+def _drain_locked(sync_key: str) -> int:
+    from .to_salesforce import QuickBooksToSalesforce
+
+    window = current_app.config["COALESCE_WINDOW_MS"]
+    kind, company_id, entity = sync_key.split(":", 2)
+    if kind != "qbo":
+        raise ValueError(f"unknown sync key {sync_key!r}")
+    events = inbox.claim(sync_key, current_app.config["CLAIM_BATCH_SIZE"])
+    if not events:
+        return 0
+    log.info("%s: %d events (coalescing window %d ms)", sync_key, len(events), window)
+    try:
+        QuickBooksToSalesforce(int(company_id), entity, events).run()
+    except Throttled as exc:
+        db.session.rollback()
+        until = utcnow() + timedelta(seconds=exc.seconds)
+        inbox.release(events, until, f"waiting for QuickBooks' rate limit ({exc})")
+        db.session.commit()
+        queue.schedule_sync_later(sync_key, exc.seconds)
+    except ConnectorError as exc:
+        db.session.rollback()
+        reconnect = isinstance(exc, ReconnectNeeded)
+        reason = f"{RECONNECT_PREFIX}{exc}" if reconnect else str(exc)
+        for event in events:
+            if event.status == EventStatus.PROCESSING:
+                inbox.fail(event, reason, retryable=exc.retryable and not reconnect)
+        db.session.commit()
+    except Exception as exc:
+        # Never a silent success: record it on the events, then let RQ record the job failed.
+        db.session.rollback()
+        for event in events:
+            if event.status == EventStatus.PROCESSING:
+                inbox.fail(event, f"internal error: {exc!r}", retryable=True)
+        db.session.commit()
+        raise
+    return len(events)
