@@ -17,46 +17,20 @@ from gateway.mapping import (
     to_quickbooks,
     to_salesforce,
 )
+from tests.test_sync_config import CUSTOMERS as SKETCH_CUSTOMERS
+from tests.test_sync_config import INVOICES as SKETCH_INVOICES
 
 Q2S = "quickbooks_to_salesforce"
 S2Q = "salesforce_to_quickbooks"
 
-CUSTOMERS = {
-    "name": "customers",
-    "quickbooks": "Customer",
-    "salesforce": "Account",
-    "direction": "both",
-    "realtime": True,
-    "external_id": "QBO_Id__c",
-    "on_delete": "flag:QBO_Deleted__c",
-    "match": [{"quickbooks": "PrimaryEmailAddr.Address", "salesforce": "Email__c"}],
-    "fields": [
-        {"quickbooks": "DisplayName", "salesforce": "Name", "direction": "both", "required": True},
-        {"quickbooks": "BillAddr.City", "salesforce": "BillingCity", "direction": "both"},
-        {"quickbooks": "Balance", "salesforce": "QBO_Balance__c", "direction": Q2S},
-        {"quickbooks": "CustomerTypeRef.value", "salesforce": "Type", "direction": "both",
-         "values": {"1": "Direct", "2": "Partner"}, "default": "Other"},
-    ],
-}  # fmt: skip
-
-INVOICES = {
-    "name": "invoices",
-    "quickbooks": "Invoice",
-    "salesforce": "Opportunity",
-    "direction": "both",
-    "realtime": False,
-    "external_id": "QBO_Id__c",
-    "on_delete": "ignore",
-    "match": [],
-    "fields": [
-        {"quickbooks": "CustomerRef.value", "salesforce": "AccountId", "direction": "both",
-         "lookup": "customers"},
-        {"quickbooks": "TotalAmt", "salesforce": "Amount", "direction": "both"},
-        {"quickbooks": "TxnDate", "salesforce": "CloseDate", "direction": "both", "type": "date"},
-        {"quickbooks": "Line.0.Amount", "salesforce": "First_Line__c", "direction": "both"},
-    ],
-}  # fmt: skip
-
+# The design sketch's mappings, with one more value-map entry and two more invoice fields.
+CUSTOMERS = copy.deepcopy(SKETCH_CUSTOMERS)
+CUSTOMERS["fields"][3]["values"]["2"] = "Partner"
+INVOICES = copy.deepcopy(SKETCH_INVOICES)
+INVOICES["fields"] += [
+    {"quickbooks": "TxnDate", "salesforce": "CloseDate", "direction": "both", "type": "date"},
+    {"quickbooks": "Line.0.Amount", "salesforce": "First_Line__c", "direction": "both"},
+]
 
 # Real QBO read responses (LedgerSync's test fixtures), as the API returns them.
 CUSTOMER = {
