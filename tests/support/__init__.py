@@ -1,0 +1,1 @@
+"""Helpers the gateway's tests share: services, the live gateway, draining the queue."""

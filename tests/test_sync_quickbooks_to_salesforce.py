@@ -1,0 +1,238 @@
+"""A person edits QuickBooks; the mapped Salesforce record follows — end to end through the
+emulators over HTTPS, real PostgreSQL and Redis, and the real RQ worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.inbound.signatures import intuit_signature
+from gateway.models import EventStatus
+from tests.conftest import VERIFIER_TOKEN
+from tests.support.scenario import connect
+
+INVOICES_YAML = """
+mappings:
+  - name: customers
+    quickbooks: Customer
+    salesforce: Account
+    realtime: false
+    fields:
+      - {quickbooks: DisplayName, salesforce: Name, required: true}
+  - name: invoices
+    quickbooks: Invoice
+    salesforce: Opportunity
+    realtime: true
+    on_delete: delete
+    fields:
+      - {quickbooks: DocNumber, salesforce: Name, required: true}
+      - {quickbooks: TxnDate, salesforce: CloseDate, type: date}
+      - {quickbooks: TotalAmt, salesforce: Amount}
+      - {quickbooks: PrivateNote, salesforce: StageName, default: Closed Won}
+      - {quickbooks: CustomerRef.value, salesforce: AccountId, lookup: customers}
+"""
+
+
+@pytest.fixture
+def gw(app, runner, fakes):
+    return connect(app, runner, fakes)
+
+
+def writes(gw, which: str) -> list[dict]:
+    return gw.platforms.calls(which, "write")
+
+
+def test_created_customer_becomes_an_account(gw):
+    customer = gw.customer(
+        DisplayName="Acme Ltd",
+        BillAddr={"City": "Leeds"},
+        PrimaryEmailAddr={"Address": "ap@acme.test"},
+        Balance=120.5,
+    )
+    gw.settle()
+    account = gw.account(customer["Id"])
+    assert account["Name"] == "Acme Ltd"
+    assert account["BillingCity"] == "Leeds"
+    assert account["Email__c"] == "ap@acme.test"
+    assert account["QBO_Balance__c"] == 120.5
+    assert account["QBO_Deleted__c"] is False
+    [event] = gw.events()
+    assert event.status == EventStatus.SYNCED and event.reason.startswith("created")
+    [link] = gw.links()
+    assert (link.quickbooks_id, link.salesforce_id) == (customer["Id"], account["Id"])
+    assert len(gw.platforms.calls("qbo", "read")) == 1
+    assert len(writes(gw, "sf")) == 1
+    assert writes(gw, "qbo") == []
+
+
+def test_one_edit_is_one_salesforce_write_and_none_back(gw):
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    gw.platforms.clear_calls()
+    gw.customer(Id=customer["Id"], DisplayName="Acme Limited")
+    gw.settle()
+    assert gw.account(customer["Id"])["Name"] == "Acme Limited"
+    assert len(gw.accounts()) == 1
+    assert len(writes(gw, "sf")) == 1
+    assert writes(gw, "qbo") == []
+
+
+def test_an_edit_of_unmapped_fields_writes_nothing(gw):
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    gw.platforms.clear_calls()
+    gw.customer(Id=customer["Id"], Notes="called them")
+    gw.settle()
+    assert writes(gw, "sf") == []
+    assert gw.events()[-1].status == EventStatus.SKIPPED
+    assert gw.events()[-1].reason == "unchanged"
+
+
+def test_deactivation_flags_the_account_and_reactivation_clears_it(gw):
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    gw.customer(Id=customer["Id"], Active=False)
+    gw.settle()
+    account = gw.account(customer["Id"])
+    assert account["QBO_Deleted__c"] is True
+    assert account["Name"] == "Acme Ltd"  # not "Acme Ltd (deleted)"
+    gw.customer(Id=customer["Id"], Active=True)
+    gw.settle()
+    assert gw.account(customer["Id"])["QBO_Deleted__c"] is False
+    assert [e.status for e in gw.events()] == ["synced"] * 3
+
+
+def test_merge_flags_the_merged_away_account_and_repoints_its_link(gw):
+    survivor = gw.customer(DisplayName="Acme Ltd")
+    merged = gw.customer(DisplayName="ACME Limited")
+    gw.settle()
+    gw.platforms.qbo_action(gw.realm, "Customer", merged["Id"], "merge", into=survivor["Id"])
+    gw.settle()
+    assert gw.account(merged["Id"])["QBO_Deleted__c"] is True
+    assert gw.account(survivor["Id"])["QBO_Deleted__c"] is False
+    links = {link.quickbooks_id: link for link in gw.links()}
+    assert links[merged["Id"]].merged_into == survivor["Id"]
+    merge = gw.events(operation="merge")[-1]
+    assert merge.status == EventStatus.SYNCED
+    assert merge.deleted_id == merged["Id"]
+
+
+def test_classic_webhooks_work_too(gw):
+    gw.platforms.settings("qbo", webhook_format="classic")
+    customer = gw.customer(DisplayName="Classic Co")
+    gw.settle()
+    assert gw.account(customer["Id"])["Name"] == "Classic Co"
+    assert gw.events()[0].dedupe_key.startswith(f"{gw.realm}:Customer:{customer['Id']}:Create:")
+
+
+def test_an_existing_account_with_the_same_email_is_adopted_not_duplicated(gw):
+    existing = gw.platforms.sf_create("Account", {"Name": "Acme (SF)", "Email__c": "ap@acme.test"})
+    customer = gw.customer(DisplayName="Acme Ltd", PrimaryEmailAddr={"Address": "ap@acme.test"})
+    gw.settle()
+    accounts = gw.accounts()
+    assert len(accounts) == 1
+    assert accounts[0]["Id"] == existing["Id"]
+    assert accounts[0]["QBO_Id__c"] == f"{gw.realm}-{customer['Id']}"
+    assert gw.events()[0].reason.startswith("adopted")
+
+
+def test_two_matching_accounts_fail_as_ambiguous_instead_of_guessing(gw):
+    for name in ("Acme A", "Acme B"):
+        gw.platforms.sf_create("Account", {"Name": name, "Email__c": "ap@acme.test"})
+    gw.customer(DisplayName="Acme Ltd", PrimaryEmailAddr={"Address": "ap@acme.test"})
+    gw.settle()
+    assert len(gw.accounts()) == 2
+    [event] = gw.events()
+    assert event.status == EventStatus.FAILED
+    assert "ambiguous match" in event.reason
+    assert event.retryable is False
+
+
+def test_a_burst_is_coalesced_into_few_calls(gw):
+    gw.platforms.settings("qbo", webhooks_enabled=False)
+    ids = [gw.customer(DisplayName=f"Customer {i}")["Id"] for i in range(60)]
+    gw.platforms.settings("qbo", webhooks_enabled=True)
+    for i in range(0, 60, 2):  # every other one edited again: 90 webhook events in all
+        gw.customer(Id=ids[i], DisplayName=f"Customer {i} (edited)")
+    gw.settle()
+    names = {a["QBO_Id__c"]: a["Name"] for a in gw.accounts()}
+    assert len(names) == 60
+    assert names[f"{gw.realm}-{ids[0]}"] == "Customer 0 (edited)"
+    assert len(gw.platforms.calls("qbo", "read")) <= 3
+    assert len(writes(gw, "sf")) <= 3
+
+
+def test_a_redelivered_webhook_writes_nothing_twice(gw):
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    delivered = gw.platforms.webhooks()["deliveries"][-1]
+    gw.platforms.clear_calls()
+    body = delivered["body"].encode()
+    again = gw.app.test_client().post(
+        "/webhooks/quickbooks",
+        data=body,
+        headers={"intuit-signature": intuit_signature(VERIFIER_TOKEN, body)},
+    )
+    assert again.json["duplicates"] >= 1
+    gw.settle()
+    assert writes(gw, "sf") == []
+    assert len(gw.accounts()) == 1
+    assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
+
+
+def test_invoice_before_its_customer_syncs_the_customer_first(app, runner, fakes):
+    gw = connect(app, runner, fakes, INVOICES_YAML)
+    customer = gw.customer(DisplayName="Acme Ltd")
+    invoice = gw.platforms.qbo_save(
+        gw.realm,
+        "Invoice",
+        {
+            "DocNumber": "1001",
+            "TxnDate": "2026-11-20",
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [
+                {
+                    "Amount": 250.0,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+                }
+            ],
+        },
+    )
+    gw.settle()
+    account = gw.account(customer["Id"])
+    [opportunity] = gw.platforms.sf_records("Opportunity")
+    assert opportunity["AccountId"] == account["Id"]
+    assert opportunity["Name"] == "1001"
+    assert opportunity["CloseDate"] == "2026-11-20"
+    assert opportunity["StageName"] == "Closed Won"
+    assert gw.events(entity="Customer")[0].status == EventStatus.IGNORED  # customers not real time
+
+    gw.platforms.qbo_action(gw.realm, "Invoice", invoice["Id"], "delete")
+    gw.settle()
+    assert gw.platforms.sf_records("Opportunity") == []
+    assert gw.events(operation="delete")[0].status == EventStatus.SYNCED
+
+
+def test_a_missing_required_field_fails_the_event_naming_it(app, runner, fakes):
+    gw = connect(app, runner, fakes, INVOICES_YAML)
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.platforms.qbo_save(
+        gw.realm,
+        "Invoice",
+        {
+            "TxnDate": "2026-11-20",
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [
+                {
+                    "Amount": 5.0,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": "1"}},
+                }
+            ],
+        },
+    )
+    gw.settle()
+    [event] = gw.events(entity="Invoice")
+    assert event.status == EventStatus.FAILED
+    assert "DocNumber" in event.reason
+    assert event.retryable is False
