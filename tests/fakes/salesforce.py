@@ -1,0 +1,178 @@
+"""The fake Salesforce: login host and instance host in one server, one org at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+
+from flask import Flask, Response, request
+
+from . import salesforce_api, salesforce_control, salesforce_oauth
+from .control import (
+    CallInfo,
+    CallLog,
+    FakeBase,
+    Settings,
+    boolean,
+    install_hooks,
+    integer,
+    number,
+    str_list,
+    text,
+)
+from .oauth import TokenStore
+from .outbox import Outbox
+from .salesforce_api import new_locator, sf_errors, sf_json
+from .salesforce_schema import SfError
+from .salesforce_store import Change, Org, SfStore
+
+SETTINGS = {
+    "token_lifetime": (7200, number()),
+    "rotate_refresh_tokens": (False, boolean),   # Salesforce keeps refresh tokens by default
+    "callout_objects": ([], str_list),
+    "callout_secret": ("", text),
+    "query_page_size": (2000, integer(1)),
+    "api_daily_limit": (15000, integer(1)),
+}
+CALLOUT_BATCH = 200
+# What an injected fault says: by HTTP status, unless the rule's body names an errorCode.
+FAULT_CODES = {400: "UNABLE_TO_LOCK_ROW", 401: "INVALID_SESSION_ID", 403: "REQUEST_LIMIT_EXCEEDED",
+               404: "NOT_FOUND", 429: "REQUEST_LIMIT_EXCEEDED", 500: "UNKNOWN_EXCEPTION",
+               503: "SERVER_UNAVAILABLE"}
+FAULT_MESSAGES = {
+    "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record or 1 records",
+    "INVALID_SESSION_ID": "Session expired or invalid",
+    "REQUEST_LIMIT_EXCEEDED": "TotalRequests Limit exceeded.",
+    "NOT_FOUND": "The requested resource does not exist",
+    "UNKNOWN_EXCEPTION": "An unexpected error occurred. Please include this ErrorId if you "
+                         "contact support: 1234567890-12345 (-1234567890)",
+    "SERVER_UNAVAILABLE": "Server temporarily unavailable, please try again later",
+}
+
+
+class FakeSalesforce(FakeBase):
+    def __init__(self, gateway_url: str | None = None, callout_secret: str = "") -> None:
+        self.lock = threading.RLock()
+        self.url = "https://127.0.0.1"          # replaced once the server knows its port
+        self.settings = Settings(SETTINGS, gateway_url=gateway_url, callout_secret=callout_secret)
+        self.calls = CallLog()
+        self.store = SfStore()
+        self.tokens = TokenStore(lambda: salesforce_oauth.access_token(self._org_id()),
+                                 salesforce_oauth.refresh_token)
+        self.outbox = Outbox(self.settings, "/callouts/salesforce", pack=self._pack,
+                             sign=self._sign, accept=lambda status: 200 <= status < 300)
+        self._cursors: dict[str, list[dict]] = {}
+        self.app = self._build_app()
+
+    def _build_app(self) -> Flask:
+        app = Flask("fake_salesforce")
+        install_hooks(app, self)
+        salesforce_oauth.register(app, self)
+        salesforce_api.register(app, self)
+        salesforce_control.register(app, self)
+        return app
+
+    def _org_id(self) -> str:
+        return self.store.org.org_id if self.store.org else "00D000000000000"
+
+    def new_org(self) -> Org:
+        with self.lock:
+            self.tokens.clear()
+            self._cursors.clear()
+            return self.store.new_org()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.store.org = None
+            self.store.changes.clear()
+            self.tokens.clear()
+            self._cursors.clear()
+            self.calls.clear()
+            self.settings.reset()
+            self.outbox.reset()
+
+    # --- query paging -----------------------------------------------------------------------
+
+    def first_page(self, records: list[dict], version: str, endpoint: str) -> dict:
+        locator = new_locator()
+        self._cursors[locator] = records
+        return self._page(locator, 0, version, endpoint)
+
+    def next_page(self, cursor: str, version: str, endpoint: str) -> dict:
+        locator, _, offset = cursor.rpartition("-")
+        if locator not in self._cursors or not offset.isdigit():
+            raise SfError("INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(locator, int(offset), version, endpoint)
+
+    def _page(self, locator: str, offset: int, version: str, endpoint: str) -> dict:
+        records = self._cursors[locator]
+        end = offset + self.settings["query_page_size"]
+        page = {"totalSize": len(records), "done": end >= len(records),
+                "records": records[offset:end]}
+        if page["done"]:
+            del self._cursors[locator]
+        else:
+            page["nextRecordsUrl"] = f"/services/data/v{version}/{endpoint}/{locator}-{end}"
+        return page
+
+    # --- callouts ---------------------------------------------------------------------------
+
+    def flush_changes(self) -> None:
+        """Hand committed changes of the watched objects to the callout outbox."""
+        changes = list(self.store.changes)
+        self.store.changes.clear()
+        watched = set(self.settings["callout_objects"])
+        org_id = self._org_id()
+        self.outbox.add([(org_id, c) for c in changes if c.object in watched])
+
+    def _pack(self, events: list[tuple[str, Change]]) -> list[tuple[bytes, str]]:
+        groups: dict[tuple[str, str, str], list[Change]] = {}
+        for org_id, change in events:
+            groups.setdefault((org_id, change.object, change.operation), []).append(change)
+        bodies = []
+        for (org_id, obj, operation), changes in groups.items():
+            for i in range(0, len(changes), CALLOUT_BATCH):
+                body = {"orgId": org_id, "object": obj, "operation": operation,
+                        "records": [{"id": c.id, "modstamp": c.modstamp}
+                                    for c in changes[i:i + CALLOUT_BATCH]]}
+                bodies.append((json.dumps(body).encode(), "application/json"))
+        return bodies
+
+    def _sign(self, body: bytes) -> dict[str, str]:
+        # Signed at each attempt, as a retried Queueable would, so the timestamp stays fresh.
+        timestamp = str(int(time.time()))
+        secret = self.settings["callout_secret"].encode()
+        digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return {"X-Gateway-Timestamp": timestamp, "X-Gateway-Signature": f"sha256={digest}"}
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    def classify(self) -> CallInfo | None:
+        path = request.path
+        if path.startswith("/services/oauth2/"):
+            return CallInfo("auth")
+        if path.startswith("/services/data"):
+            kind = "read" if request.method == "GET" else "write"
+            return CallInfo(kind, self.store.org.org_id if self.store.org else None)
+        return None
+
+    def fault_response(self, rule: dict) -> Response:
+        body = rule.get("body")
+        if isinstance(body, dict | list):
+            return sf_json(body, rule["status"])
+        status = rule["status"]
+        code = FAULT_CODES.get(status) or FAULT_CODES[500 if status >= 500 else 400]
+        if isinstance(body, str) and body.isupper():
+            code = body
+        code = rule.get("errorCode", code)
+        message = rule.get("message", FAULT_MESSAGES.get(code, code.replace("_", " ").lower()))
+        return sf_errors(SfError(code, message, status=status))
+
+    def decorate(self, response: Response, info: CallInfo | None) -> None:
+        org = self.store.org
+        if org is not None and request.path.startswith("/services/data/v"):
+            limit = self.settings["api_daily_limit"]
+            response.headers["Sforce-Limit-Info"] = f"api-usage={org.api_usage}/{limit}"

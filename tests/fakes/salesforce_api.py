@@ -1,0 +1,351 @@
+"""The REST API under /services/data/vXX.X/: sObjects, collections, SOQL, describe, limits."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, g, request
+
+from . import soql
+from .oauth import bearer_token
+from .salesforce_schema import SfError, SObjectType
+from .salesforce_store import MultipleMatches, Org, SfStore
+
+if TYPE_CHECKING:
+    from .salesforce import FakeSalesforce
+
+MIN_VERSION = 46.0
+COLLECTION_LIMIT = 200
+ROLLED_BACK = SfError("ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all "
+                      "records were valid and the request was using AllOrNone header")
+VERSIONS = [f"{v}.0" for v in range(46, 63)]
+
+
+def sf_json(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+
+def sf_errors(*errors: SfError, status: int | None = None) -> Response:
+    return sf_json([e.rest() for e in errors], status or errors[0].status)
+
+
+def register(app: Flask, fake: FakeSalesforce) -> None:
+    @app.get("/services/data/")
+    @app.get("/services/data")
+    def versions() -> Response:
+        return sf_json([{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v}
+                        for v in VERSIONS])
+
+    @app.route("/services/data/<version>/", defaults={"rest": ""},
+               methods=["GET", "POST", "PATCH", "DELETE"])
+    @app.route("/services/data/<version>/<path:rest>", methods=["GET", "POST", "PATCH", "DELETE"])
+    def data(version: str, rest: str) -> Response:
+        m = re.fullmatch(r"v(\d+\.\d)", version)
+        if m is None or float(m.group(1)) < MIN_VERSION:
+            return sf_errors(SfError("NOT_FOUND", "The requested resource does not exist", [],
+                                     404))
+        subject, _why = fake.tokens.check_access(bearer_token())
+        with fake.lock:
+            org = fake.store.org
+            if org is None or subject != org.org_id:
+                return sf_errors(SfError("INVALID_SESSION_ID", "Session expired or invalid",
+                                         status=401))
+            org.api_usage += 1
+            if org.api_usage > fake.settings["api_daily_limit"]:
+                return sf_errors(SfError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit "
+                                         "exceeded.", status=403))
+            mark = len(fake.store.changes)
+            try:
+                response = Rest(fake, org, m.group(1)).dispatch(
+                    [p for p in rest.split("/") if p])
+            except SfError as err:
+                del fake.store.changes[mark:]
+                return sf_errors(err)
+            except MultipleMatches as many:
+                urls = [f"/services/data/{version}/sobjects/{g.sobject}/{i}" for i in many.ids]
+                return sf_json(urls, 300)
+            fake.flush_changes()
+            return response
+
+
+class Rest:
+    def __init__(self, fake: FakeSalesforce, org: Org, version: str) -> None:
+        self.fake, self.org, self.version = fake, org, version
+        self.store: SfStore = fake.store
+
+    def dispatch(self, parts: list[str]) -> Response:
+        head = parts[0] if parts else ""
+        handler = {"sobjects": self.sobjects, "query": self.query, "queryAll": self.query,
+                   "composite": self.composite, "limits": self.limits}.get(head)
+        if handler is None:
+            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+        return handler(parts)
+
+    def body(self) -> Any:
+        data = request.get_data()
+        try:
+            return json.loads(data) if data else None
+        except ValueError:
+            raise SfError("JSON_PARSER_ERROR", "Unexpected character in the request body: it "
+                          "is not JSON") from None
+
+    def sobject(self, name: str) -> SObjectType:
+        obj = self.store.sobject(name)
+        g.sobject = obj.name
+        return obj
+
+    def shape(self, obj: SObjectType, rec: dict, fields: list[str] | None = None) -> dict:
+        names = fields or list(obj.fields)
+        return {"attributes": soql.attributes(obj, rec, self.version),
+                **{n: rec.get(n) for n in names}}
+
+    @staticmethod
+    def not_allowed(allowed: str) -> SfError:
+        return SfError("METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. "
+                       f"Allowed are {allowed}", status=405)
+
+    # --- sobjects -------------------------------------------------------------------------
+
+    def sobjects(self, parts: list[str]) -> Response:
+        method = request.method
+        if len(parts) == 1:
+            return sf_json({"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": [
+                o.summary(self.version) for o in self.org.objects.values()]})
+        obj = self.sobject(parts[1])
+        if len(parts) == 2:
+            if method == "POST":
+                rec = self.store.create(obj, self.body())
+                return sf_json({"id": rec["Id"], "success": True, "errors": []}, 201)
+            if method == "GET":
+                return sf_json({"objectDescribe": obj.summary(self.version), "recentItems": []})
+            raise self.not_allowed("GET,POST")
+        if len(parts) == 3 and parts[2] in ("describe", "updated", "deleted"):
+            if parts[2] == "describe":
+                return sf_json(obj.describe(self.version))
+            return sf_json(self.changed_since(obj, parts[2]))
+        if len(parts) == 3:
+            return self.record(obj, parts[2])
+        return self.by_external_id(obj, parts[2], "/".join(parts[3:]))
+
+    def record(self, obj: SObjectType, record_id: str) -> Response:
+        if request.method == "GET":
+            fields = None
+            if request.args.get("fields"):
+                fields = [self.field(obj, f).name for f in request.args["fields"].split(",")]
+            return sf_json(self.shape(obj, self.store.get(obj, record_id), fields))
+        if request.method == "PATCH":
+            self.store.update(obj, record_id, self.body())
+            return Response(status=204)
+        if request.method == "DELETE":
+            self.store.delete(obj, record_id)
+            return Response(status=204)
+        raise self.not_allowed("GET,PATCH,DELETE")
+
+    def field(self, obj: SObjectType, name: str):
+        fld = obj.field(name.strip())
+        if fld is None:
+            raise SfError("INVALID_FIELD", f"No such column '{name}' on entity '{obj.name}'")
+        return fld
+
+    def external_field(self, obj: SObjectType, name: str):
+        fld = obj.field(name)
+        if fld is None or not (fld.externalId or fld.idLookup):
+            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+        return fld
+
+    def by_external_id(self, obj: SObjectType, field_name: str, value: str) -> Response:
+        fld = self.external_field(obj, field_name)
+        if request.method == "PATCH":
+            if not (fld.externalId or fld.name == "Id"):
+                raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+            rec, created = self.store.upsert(obj, fld, value, self.body())
+            return sf_json({"id": rec["Id"], "success": True, "errors": [], "created": created},
+                           201 if created else 200)
+        found = self.store.match(obj, fld, value)
+        if len(found) > 1:
+            raise MultipleMatches([r["Id"] for r in found])
+        if not found:
+            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+        if request.method == "GET":
+            return sf_json(self.shape(obj, found[0]))
+        if request.method == "DELETE":
+            self.store.delete(obj, found[0]["Id"])
+            return Response(status=204)
+        raise self.not_allowed("GET,PATCH,DELETE")
+
+    def changed_since(self, obj: SObjectType, which: str) -> dict:
+        try:
+            start = datetime.fromisoformat(request.args["start"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(request.args["end"].replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            raise SfError("INVALID_REPLICATION_DATE", "start and end must be ISO date-times"
+                          ) from None
+
+        def within(stamp: str) -> bool:
+            return start <= datetime.fromisoformat(stamp) <= end
+
+        latest = end.isoformat()
+        if which == "deleted":
+            return {"deletedRecords": [
+                {"id": r["Id"], "deletedDate": r["SystemModstamp"]}
+                for r in self.org.deleted[obj.name].values() if within(r["SystemModstamp"])],
+                "earliestDateAvailable": start.isoformat(), "latestDateCovered": latest}
+        return {"ids": [r["Id"] for r in self.org.records[obj.name].values()
+                        if within(r["SystemModstamp"])], "latestDateCovered": latest}
+
+    # --- query ----------------------------------------------------------------------------
+
+    def query(self, parts: list[str]) -> Response:
+        if request.method != "GET":
+            raise self.not_allowed("GET")
+        if len(parts) > 1:
+            return sf_json(self.fake.next_page(parts[1], self.version, parts[0]))
+        text = request.args.get("q")
+        if not text:
+            raise SfError("MALFORMED_QUERY", "A query string has to be specified")
+        parsed = soql.parse(text, self.org)
+        records = soql.run(parsed, self.org, self.version, include_deleted=parts[0] ==
+                           "queryAll")
+        if parsed.count:
+            return sf_json({"totalSize": len(records), "done": True, "records": []})
+        return sf_json(self.fake.first_page(records, self.version, parts[0]))
+
+    def limits(self, parts: list[str]) -> Response:
+        limit = self.fake.settings["api_daily_limit"]
+        return sf_json({
+            "DailyApiRequests": {"Max": limit, "Remaining": max(limit - self.org.api_usage, 0)},
+            "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+        })
+
+    # --- sObject Collections ---------------------------------------------------------------
+
+    def composite(self, parts: list[str]) -> Response:
+        if len(parts) < 2 or parts[1] != "sobjects":
+            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+        method = request.method
+        if len(parts) == 2:
+            if method == "DELETE":
+                ids = [i for i in request.args.get("ids", "").split(",") if i]
+                all_or_none = request.args.get("allOrNone", "false").lower() == "true"
+                return self.collection(ids, all_or_none, self.delete_one)
+            if method in ("POST", "PATCH"):
+                records, all_or_none = self.collection_body()
+                one = self.create_one if method == "POST" else self.update_one
+                return self.collection(records, all_or_none, one)
+            raise self.not_allowed("POST,PATCH,DELETE")
+        obj = self.sobject(parts[2])
+        if len(parts) == 3 and method in ("GET", "POST"):
+            return self.retrieve(obj)
+        if len(parts) == 4 and method == "PATCH":
+            fld = self.external_field(obj, parts[3])
+            records, all_or_none = self.collection_body()
+            return self.collection(records, all_or_none, self.upserter(obj, fld, records))
+        raise self.not_allowed("PATCH")
+
+    def collection_body(self) -> tuple[list, bool]:
+        body = self.body()
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            raise SfError("JSON_PARSER_ERROR", 'The body must be {"allOrNone": false, '
+                          '"records": [...]}')
+        return records, bool(body.get("allOrNone", False))
+
+    def collection(self, items: list, all_or_none: bool, one: Callable[[Any], dict]
+                   ) -> Response:
+        if len(items) > COLLECTION_LIMIT:
+            raise SfError("EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than "
+                          f"{COLLECTION_LIMIT} records into this call")
+        snap = self.store.snapshot() if all_or_none else None
+        results = []
+        for item in items:
+            try:
+                results.append({**one(item), "success": True, "errors": []})
+            except SfError as err:
+                results.append({"id": None, "success": False, "errors": [err.record()]})
+            except MultipleMatches as many:
+                results.append({"id": None, "success": False, "errors": [SfError(
+                    "DUPLICATE_EXTERNAL_ID", "more than one record found for external id "
+                    f"field: {many.ids}").record()]})
+        if snap is not None and not all(r["success"] for r in results):
+            self.store.restore(snap)
+            results = [r if not r["success"] else
+                       {"id": None, "success": False, "errors": [ROLLED_BACK.record()]}
+                       for r in results]
+        return sf_json([{"id": r["id"], "success": r["success"], "errors": r["errors"],
+                         **({"created": r["created"]} if "created" in r else {})}
+                        for r in results])
+
+    def typed(self, record: Any) -> tuple[SObjectType, dict]:
+        if not isinstance(record, dict):
+            raise SfError("JSON_PARSER_ERROR", "each record must be a JSON object")
+        type_ = (record.get("attributes") or {}).get("type")
+        if not type_:
+            raise SfError("INVALID_TYPE", "Must send a concrete entity type.")
+        obj = self.org.object(type_)
+        if obj is None:
+            raise SfError("INVALID_TYPE", f"sObject type '{type_}' is not supported.")
+        return obj, {k: v for k, v in record.items() if k != "attributes"}
+
+    def create_one(self, record: Any) -> dict:
+        obj, body = self.typed(record)
+        return {"id": self.store.create(obj, body)["Id"]}
+
+    def update_one(self, record: Any) -> dict:
+        obj, body = self.typed(record)
+        key = next((k for k in body if k.lower() == "id"), None)
+        if key is None:
+            raise SfError("MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
+        record_id = body.pop(key)
+        return {"id": self.store.update(obj, str(record_id), body)["Id"]}
+
+    def delete_one(self, record_id: str) -> dict:
+        found = self.org.find(record_id)
+        if found is None:
+            raise SfError("ENTITY_IS_DELETED", "entity is deleted")
+        self.store.delete(self.org.objects[found[0]], record_id)
+        return {"id": found[1]["Id"]}
+
+    def upserter(self, obj: SObjectType, fld, records: list) -> Callable[[Any], dict]:
+        values = Counter(str(r.get(fld.name, "")).casefold() for r in records
+                         if isinstance(r, dict))
+
+        def one(record: Any) -> dict:
+            typed_obj, body = self.typed(record)
+            if typed_obj is not obj:
+                raise SfError("INVALID_TYPE", f"Record type {typed_obj.name} does not match "
+                              f"{obj.name}")
+            key = next((k for k in body if k.lower() == fld.name.lower()), None)
+            value = body.pop(key, None) if key else None
+            if value in (None, ""):
+                raise SfError("MISSING_ARGUMENT", f"{fld.name} not specified", [fld.name])
+            if values[str(value).casefold()] > 1:
+                raise SfError("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: "
+                              f"{value}", [fld.name])
+            rec, created = self.store.upsert(obj, fld, str(value), body)
+            return {"id": rec["Id"], "created": created}
+        return one
+
+    def retrieve(self, obj: SObjectType) -> Response:
+        source = request.args if request.method == "GET" else (self.body() or {})
+        ids, fields = source.get("ids", ""), source.get("fields", "")
+        ids = ids.split(",") if isinstance(ids, str) else ids
+        fields = fields.split(",") if isinstance(fields, str) else fields
+        names = [self.field(obj, f).name for f in fields if f]
+        out = []
+        for record_id in ids:
+            try:
+                out.append(self.shape(obj, self.store.get(obj, record_id), names or None))
+            except SfError:
+                out.append(None)
+        return sf_json(out)
+
+
+def new_locator() -> str:
+    return "01g" + secrets.token_hex(8)[:15].upper()
