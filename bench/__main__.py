@@ -1,0 +1,128 @@
+"""`python -m bench`: run the benchmarks, write bench/results/*.json and a summary.
+
+BENCH_ONLY=ingest,burst,single,burst_latency picks a subset (default: all). Other knobs are
+environment variables read in bench/stack.py, bench/ingest.py and bench/e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import e2e, ingest, report
+from .procs import Processes, free_port
+from .stack import REPO, Options, Stack
+
+RESULTS = Path(__file__).with_name("results")
+ALL = ("ingest", "burst", "single", "burst_latency")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _machine() -> dict:
+    with open("/proc/cpuinfo") as cpuinfo:
+        models = [
+            line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+        ]
+    with open("/proc/loadavg") as loadavg:
+        load = loadavg.read().split()[:3]
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": models[0] if models else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_average_at_start": load,
+    }
+
+
+def _stop(signum, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    only = [name for name in os.environ.get("BENCH_ONLY", ",".join(ALL)).split(",") if name]
+    unknown = set(only) - set(ALL)
+    if unknown:
+        print(f"unknown BENCH_ONLY entries: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _stop)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
+    pid_file = Path(os.environ.get("BENCH_PID_FILE", work_dir / "pids"))
+    processes = Processes(pid_file, RESULTS / "logs" / stamp)
+    stack = Stack(Options(), processes)
+    results: dict = {
+        "started_at": stamp,
+        "command": os.environ.get("BENCH_COMMAND", "python -m bench"),
+        "machine": _machine(),
+        "only": only,
+        "notes": stack.notes,
+        "problems": [],
+    }
+    started = time.monotonic()
+    try:
+        log(f"database {stack.options.database}, Redis DB {stack.options.redis_db}")
+        stack.recreate_database()
+        stack.flush_redis()
+        try:
+            stack.start_emulators()
+            stack.connect()
+        except Exception as exc:  # the emulators are still being finished by others
+            results["problems"].append(f"emulators unavailable: {exc}")
+            log(f"emulators unavailable, only the ingest benchmark can run: {exc}")
+            processes.stop("fakes")
+            stack.fakes = None
+            stack.connect_without_emulators("9130350000000001")
+            stack.notes.append(
+                "The company row was written directly (emulators unavailable), not by "
+                "`flask connect quickbooks`."
+            )
+            only = [name for name in only if name == "ingest"]
+        stack.start_web("web", "wsgi:app", stack.gateway_port)
+        log(f"gateway on {stack.gateway_url}")
+        if "ingest" in only:
+            bare_port = free_port()
+            stack.start_web("bare", "bench.bare_app:app", bare_port)
+            log(f"bare Flask endpoint on port {bare_port}")
+            results["ingest"] = ingest.run(stack, bare_port, work_dir, log)
+            processes.stop("bare")
+        e2e_only = [name for name in only if name != "ingest"]
+        if e2e_only:
+            results.update(e2e.run(stack, e2e_only, log, results["problems"]))
+    except KeyboardInterrupt as exc:
+        results["problems"].append(f"interrupted: {exc}")
+        log(f"interrupted: {exc}")
+    except Exception as exc:
+        results["problems"].append(f"failed: {exc!r}")
+        log(f"failed: {exc!r}")
+        raise
+    finally:
+        processes.stop_all()
+        results["seconds"] = round(time.monotonic() - started, 1)
+        try:
+            stack.flush_redis()
+            stack.drop_database()
+        except Exception as exc:  # report, but never hide the results
+            results["problems"].append(f"cleanup: {exc!r}")
+        path = RESULTS / f"{stamp}.json"
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+        summary = report.render(results)
+        (RESULTS / "summary.md").write_text(summary)
+        print(summary)
+        log(f"results: {path.relative_to(REPO)}, bench/results/summary.md")
+    return 0 if not results["problems"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""A human summary (Markdown) of one results JSON, written beside it as summary.md."""
+
+from __future__ import annotations
+
+AIMS = {
+    "throughput": 1000.0,  # verified webhooks per second
+    "ratio": 0.5,  # gateway / bare
+    "p99_ms": 50.0,  # at the fixed rate
+    "qbo_calls": 5,
+    "sf_calls": 10,
+    "single_p50_ms": 300.0,
+}
+
+
+def _met(value, aim, higher_is_better: bool) -> str:
+    if value is None:
+        return "not measured"
+    ok = value >= aim if higher_is_better else value <= aim
+    return "met" if ok else "NOT met"
+
+
+def _runs(entry: dict, unit: str = "") -> str:
+    if not entry or entry.get("median") is None:
+        return "n/a"
+    return (
+        f"{entry['median']}{unit} (runs {', '.join(str(v) for v in entry['runs'])}; "
+        f"spread {entry['spread_pct']}%)"
+    )
+
+
+def _ingest(lines: list[str], ingest: dict) -> None:
+    s, cfg = ingest["summary"], ingest["settings"]
+    lines += [
+        "## 1. Webhook ingest (gunicorn, PostgreSQL + Redis, no worker)",
+        "",
+        f"gunicorn gthread, WEB_CONCURRENCY={cfg['web_concurrency']}, "
+        f"WEB_THREADS={cfg['web_threads']}; wrk -t{cfg['wrk_threads']} "
+        f"-c{cfg['wrk_connections']} for {cfg['throughput_seconds']:g} s; open loop at "
+        f"{cfg['fixed_rate_per_s']:g}/s for {cfg['fixed_rate_seconds']:g} s; "
+        f"{cfg['repetitions']} repetitions, medians quoted.",
+        "",
+        "| measure | gateway | bare Flask | aim | |",
+        "|---|---|---|---|---|",
+        f"| throughput, req/s | {_runs(s['gateway_requests_per_s'])} | "
+        f"{_runs(s['bare_requests_per_s'])} | >= {AIMS['throughput']:g} | "
+        f"{_met(s['gateway_requests_per_s']['median'], AIMS['throughput'], True)} |",
+        f"| ratio gateway / bare | {_runs(s['ratio_gateway_to_bare'])} | | >= {AIMS['ratio']} | "
+        f"{_met(s['ratio_gateway_to_bare']['median'], AIMS['ratio'], True)} |",
+        f"| p50 at fixed rate, ms | {_runs(s['gateway_p50_ms'])} | {_runs(s['bare_p50_ms'])} | | |",
+        f"| p99 at fixed rate, ms | {_runs(s['gateway_p99_ms'])} | {_runs(s['bare_p99_ms'])} | "
+        f"< {AIMS['p99_ms']:g} | {_met(s['gateway_p99_ms']['median'], AIMS['p99_ms'], False)} |",
+        "",
+        f"Events stored pending per throughput run: {s['gateway_events_stored_pending']} "
+        f"(wrk completed {s['gateway_requests_completed']}; non-2xx "
+        f"{s['gateway_non_2xx']}; body-list wrap-arounds {s['gateway_wrapped']}). "
+        f"Fixed-rate 2xx answers: gateway {s['gateway_fixed_rate_ok']}, "
+        f"bare {s['bare_fixed_rate_ok']}.",
+        "",
+    ]
+
+
+def _calls(entry: dict) -> str:
+    return f"{entry['total']} ({entry['read']} read, {entry['write']} write)"
+
+
+def _burst(lines: list[str], title: str, burst: dict) -> None:
+    qbo, sf = burst["quickbooks_api_calls"], burst["salesforce_api_calls"]
+    lines += [
+        f"## {title}",
+        "",
+        "| measure | value | aim | |",
+        "|---|---|---|---|",
+        f"| changes (concurrency {burst['edit_concurrency']}) | {burst['changes']} in "
+        f"{burst['seconds_to_make_changes']} s | | |",
+        f"| QuickBooks API calls | {_calls(qbo)} | <= {AIMS['qbo_calls']} | "
+        f"{_met(qbo['total'], AIMS['qbo_calls'], False)} |",
+        f"| Salesforce API calls | {_calls(sf)} | <= {AIMS['sf_calls']} | "
+        f"{_met(sf['total'], AIMS['sf_calls'], False)} |",
+        f"| s, first change -> all Accounts right (polled) | "
+        f"{burst['seconds_first_change_to_all_right_polled']} | | |",
+        f"| s, first change -> last Salesforce write | "
+        f"{burst['seconds_first_change_to_last_sf_write']} | | |",
+        f"| webhook POSTs received | {burst['webhook_posts']} | | |",
+        f"| events | {burst['events']} | | |",
+        "",
+    ]
+    if burst.get("failures"):
+        lines += [f"Failures: {burst['failures']}", ""]
+    memory = burst.get("memory") or {}
+    if memory:
+        lines += [
+            "| process tree | peak tree RSS, MB | largest single VmHWM, MB | processes |",
+            "|---|---|---|---|",
+        ]
+        for name, tree in memory.items():
+            lines.append(
+                f"| {name} | {tree['peak_tree_rss_mb']} | {tree['max_process_hwm_mb']} | "
+                f"{tree['processes_seen']} |"
+            )
+        lines.append("")
+
+
+def _single(lines: list[str], single: dict) -> None:
+    r, e = single["received_to_written_ms"], single["edit_to_written_ms"]
+    lines += [
+        "## 3. One change, webhook received -> Salesforce written",
+        "",
+        f"{single['measured']} of {single['edits']} sequential edits measured "
+        f"({single['missing']} missing); Accounts right at the end "
+        f"{single['accounts_right_at_end']}/{single['accounts_expected']}.",
+        "",
+        "| ms | p50 | p90 | p99 | max | aim | |",
+        "|---|---|---|---|---|---|---|",
+        f"| received -> written | {r.get('p50')} | {r.get('p90')} | {r.get('p99')} | "
+        f"{r.get('max')} | p50 <= {AIMS['single_p50_ms']:g} | "
+        f"{_met(r.get('p50'), AIMS['single_p50_ms'], False)} |",
+        f"| edit -> written (incl. the fake's webhook send) | {e.get('p50')} | {e.get('p90')} | "
+        f"{e.get('p99')} | {e.get('max')} | | |",
+        "",
+    ]
+
+
+def render(results: dict) -> str:
+    machine = results.get("machine", {})
+    lines = [
+        f"# Benchmark results {results.get('started_at')}",
+        "",
+        f"Command: `{results.get('command')}`; {machine.get('cpus')} CPUs "
+        f"({machine.get('cpu_model')}), load average at start "
+        f"{' '.join(machine.get('load_average_at_start', []))}; took {results.get('seconds')} s.",
+        "",
+    ]
+    if "ingest" in results:
+        _ingest(lines, results["ingest"])
+    if "burst_create" in results:
+        _burst(lines, "2a. Burst: 1,000 new customers (end to end)", results["burst_create"])
+    if "burst_edit" in results:
+        _burst(lines, "2b. Burst: bulk edit of 1,000 customers (end to end)", results["burst_edit"])
+    if "burst_edit_latency" in results:
+        _burst(
+            lines,
+            f"2c. Bulk edit with emulator latency "
+            f"{results['burst_edit_latency']['emulator_latency_ms']:g} ms",
+            results["burst_edit_latency"],
+        )
+    if "single" in results:
+        _single(lines, results["single"])
+    for note in results.get("notes") or []:
+        lines.append(f"- note: {note}")
+    for problem in results.get("problems") or []:
+        lines.append(f"- PROBLEM: {problem}")
+    return "\n".join(lines) + "\n"
