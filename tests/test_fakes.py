@@ -776,6 +776,14 @@ def test_sf_soql_grammar(sf):
     assert [r["Name"] for r in nulls_first["records"]] == ["Mid", "Small", "Big"]
     assert page["records"][0]["Account"]["QBO_Id__c"] == "p-1"
     assert sf.query("SELECT COUNT() FROM Opportunity WHERE IsDeleted = false")["totalSize"] == 3
+    assert names("SystemModstamp > 2020-01-01T00:00:00Z AND CloseDate = 2024-06-30") == \
+        ["Big", "Mid", "Small"]
+    sf.Opportunity.delete(sf.query("SELECT Id FROM Opportunity WHERE Name = 'Big'")
+                          ["records"][0]["Id"])
+    deleted = sf.query_all("SELECT Name, IsDeleted FROM Opportunity WHERE Name = 'Big'",
+                           include_deleted=True)["records"]
+    assert [(r["Name"], r["IsDeleted"]) for r in deleted] == [("Big", True)]
+    assert names("Name = 'Big'") == []
     for bad, code in (("SELECT Name FROM Opportunity WHERE", "MALFORMED_QUERY"),
                       ("SELECT Nope__c FROM Opportunity", "INVALID_FIELD"),
                       ("SELECT Id FROM Nothing", "INVALID_TYPE")):
@@ -898,6 +906,9 @@ def test_sf_control_api(client):
         client.sf_create("Opportunity", {"Name": "No stage"})
     assert missing.value.body["error"] == "REQUIRED_FIELD_MISSING"
     assert "StageName" in missing.value.body["message"]
+    client.sf_add_field("QBO_Sync__c", name="Record_Id__c", type="string", length=18)
+    sync = client.sf_create("QBO_Sync__c", {"Name": "S-1", "Record_Id__c": product["Id"]})
+    assert sync["Id"].startswith("a0") and sync["Record_Id__c"] == product["Id"]
     client.sf_delete("Product2", product["Id"])
     assert client.sf_records("Product2")[0]["IsDeleted"] is True
     assert client.sf_undelete("Product2", product["Id"])["IsDeleted"] is False

@@ -39,6 +39,8 @@ class FakesClient:
         self.close()
 
     def request(self, which: str, method: str, path: str, json: Any = None) -> Any:
+        """`which` is "quickbooks" (or "qbo") or "salesforce" (or "sf")."""
+        which = {"qbo": "quickbooks", "sf": "salesforce"}.get(which, which)
         resp = self.http.request(method, self.urls[which] + path, json=json, timeout=30)
         body = resp.json() if resp.content else None
         if resp.status_code >= 300:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import random
 import re
 import threading
@@ -10,9 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, jsonify, request
+
+if TYPE_CHECKING:
+    from .oauth import TokenStore
+    from .outbox import Outbox
 
 
 class ControlError(Exception):
@@ -28,6 +33,11 @@ def control_error_response(exc: ControlError) -> Response:
     resp = jsonify({"error": exc.error, "message": exc.message, **exc.extra})
     resp.status_code = exc.status
     return resp
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    """JSON exactly as built (Flask's jsonify would be fine too, but not for lists at 300)."""
+    return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
 def json_body(required: bool = True) -> Any:
@@ -229,8 +239,12 @@ class CallLog:
 class FakeBase:
     """What a fake provides to the shared hooks; each fake overrides the hook methods."""
 
+    lock: threading.RLock
     settings: Settings
     calls: CallLog
+    tokens: TokenStore
+    outbox: Outbox
+    deliveries_path: str      # where the control API lists the outbox
 
     def classify(self) -> CallInfo | None:
         """CallInfo for API and OAuth requests; None for control and unknown paths."""
@@ -248,8 +262,26 @@ class FakeBase:
     def decorate(self, response: Response, info: CallInfo | None) -> None:
         pass
 
-    def reset(self) -> None:
+    def clear_state(self) -> None:
+        """Forget the platform's data (companies or org); called under the lock."""
         raise NotImplementedError
+
+    def reset(self) -> None:
+        with self.lock:
+            self.clear_state()
+            self.tokens.clear()
+            self.calls.clear()
+            self.settings.reset()
+            self.outbox.reset()
+
+
+def make_app(name: str, fake: FakeBase, *modules: Any) -> Flask:
+    """A Flask app with the shared hooks, then each module's `register(app, fake)` routes."""
+    app = Flask(name)
+    install_hooks(app, fake)
+    for module in modules:
+        module.register(app, fake)
+    return app
 
 
 def install_hooks(app: Flask, fake: FakeBase) -> None:
@@ -299,6 +331,10 @@ def install_hooks(app: Flask, fake: FakeBase) -> None:
     def _clear_calls() -> Response:
         fake.calls.clear()
         return jsonify({"cleared": True})
+
+    @app.get(fake.deliveries_path)
+    def _deliveries() -> Response:
+        return jsonify(fake.outbox.snapshot())
 
     @app.get("/_fake/settings")
     def _get_settings() -> Response:

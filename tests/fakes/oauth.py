@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from flask import Response, request
+from flask import Response, jsonify, request
 
 CODE_LIFETIME = 600
 
@@ -125,6 +125,25 @@ def _pkce_ok(challenge: str, method: str, verifier: str | None) -> bool:
         digest = hashlib.sha256(verifier.encode()).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == challenge
     return verifier == challenge
+
+
+def oauth_error(status: int, error: str, description: str | None = None) -> Response:
+    payload = {"error": error}
+    if description:
+        payload["error_description"] = description
+    resp = jsonify(payload)
+    resp.status_code = status
+    return resp
+
+
+def bad_authorize_request() -> tuple[str, int] | None:
+    """The 400 page for an authorize request a real provider would refuse, else None."""
+    args = request.args
+    missing = [k for k in ("client_id", "redirect_uri", "response_type") if not args.get(k)]
+    if missing or args["response_type"] != "code":
+        bad = ", ".join(missing) or "response_type"
+        return f"<p>error=invalid_request: missing or bad {bad}", 400
+    return None
 
 
 def client_credentials() -> tuple[str, str]:

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 
-from flask import Flask, Response, jsonify, request
+from flask import Response, request
 
 from . import quickbooks_api, quickbooks_control, quickbooks_oauth
 from . import quickbooks_faults as faults
@@ -17,8 +17,9 @@ from .control import (
     FakeBase,
     Settings,
     choice,
-    install_hooks,
     integer,
+    json_response,
+    make_app,
     number,
     text,
 )
@@ -43,6 +44,8 @@ def intuit_tid() -> str:
 
 
 class FakeQuickBooks(FakeBase):
+    deliveries_path = "/_fake/webhooks"
+
     def __init__(self, gateway_url: str | None = None, verifier_token: str = "") -> None:
         self.lock = threading.RLock()
         self.settings = Settings(SETTINGS, gateway_url=gateway_url, verifier_token=verifier_token)
@@ -58,30 +61,13 @@ class FakeQuickBooks(FakeBase):
         self.store = QboStore(emit=lambda event: self.outbox.add([event]))
         self._inflight: dict[str, int] = defaultdict(int)
         self._recent: dict[str, deque[float]] = defaultdict(deque)
-        self.app = self._build_app()
+        self.app = make_app("fake_quickbooks", self, quickbooks_oauth, quickbooks_api,
+                            quickbooks_control)
 
-    def _build_app(self) -> Flask:
-        app = Flask("fake_quickbooks")
-        install_hooks(app, self)
-        quickbooks_oauth.register(app, self)
-        quickbooks_api.register(app, self)
-        quickbooks_control.register(app, self)
-
-        @app.get("/_fake/webhooks")
-        def webhooks() -> Response:
-            return jsonify(self.outbox.snapshot())
-
-        return app
-
-    def reset(self) -> None:
-        with self.lock:
-            self.store.companies.clear()
-            self.tokens.clear()
-            self.calls.clear()
-            self.settings.reset()
-            self.outbox.reset()
-            self._inflight.clear()
-            self._recent.clear()
+    def clear_state(self) -> None:
+        self.store.companies.clear()
+        self._inflight.clear()
+        self._recent.clear()
 
     # --- hooks ------------------------------------------------------------------------------
 
@@ -100,7 +86,7 @@ class FakeQuickBooks(FakeBase):
     def fault_response(self, rule: dict) -> Response:
         style = rule.get("body", "fault")
         if isinstance(style, dict | list):
-            return faults.json_response(style, rule["status"])  # a body given verbatim
+            return json_response(style, rule["status"])  # a body given verbatim
         err = faults.for_status(rule["status"])
         for key in ("code", "message", "detail", "type"):
             if key in rule:

@@ -9,9 +9,10 @@ from flask import Flask, Response, g, request
 
 from . import quickbooks_faults as faults
 from . import quickbooks_query as qbo_query
+from .control import json_response
 from .oauth import bearer_token
 from .quickbooks_entities import BY_RESOURCE, KINDS, EntityKind, lookup
-from .quickbooks_faults import QboError, fault_response, json_response, qbo_time
+from .quickbooks_faults import QboError, fault_response, qbo_time
 from .quickbooks_store import Company
 
 if TYPE_CHECKING:

@@ -85,7 +85,9 @@ def register(app: Flask, fake: FakeQuickBooks) -> None:
         kind, co = kind_of(entity), company(realm)
         store = fake.store
         if action == "delete":
-            return edit(lambda: store.delete(co, kind, {"Id": id_}, check_token=False))
+            # A name-list record is made inactive (and rendered); a transaction is deleted.
+            return edit(lambda: store.render_all(co, kind, [store.delete(
+                co, kind, {"Id": id_}, check_token=False)])[0])
         if action == "void":
             return edit(lambda: store.render(co, kind, store.void(
                 co, kind, {"Id": id_}, check_token=False)))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from xml.sax.saxutils import escape
 
 from flask import Response
+
+from .control import json_response
 
 PACIFIC = timezone(timedelta(hours=-7))  # Intuit stamps times in US Pacific
 
@@ -99,10 +100,6 @@ def for_status(status: int) -> QboError:
     err = factory()
     err.status = status
     return err
-
-
-def json_response(payload: dict, status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
 def fault_response(err: QboError, style: str = "fault", http_status: int | None = None

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, jsonify, request
 
-from .oauth import authorize_page, client_credentials, redirect_with
+from .oauth import (
+    authorize_page,
+    bad_authorize_request,
+    client_credentials,
+    oauth_error,
+    redirect_with,
+)
 
 if TYPE_CHECKING:
     from .quickbooks import FakeQuickBooks
@@ -33,23 +39,13 @@ def refresh_token() -> str:
     return "AB11" + "".join(secrets.choice(_ALNUM) for _ in range(46))
 
 
-def oauth_error(status: int, error: str, description: str | None = None) -> Response:
-    payload = {"error": error}
-    if description:
-        payload["error_description"] = description
-    resp = jsonify(payload)
-    resp.status_code = status
-    return resp
-
-
 def register(app: Flask, fake: FakeQuickBooks) -> None:
     @app.get(AUTHORIZE_PATH)
     def authorize() -> Response | tuple[str, int] | str:
+        refused = bad_authorize_request()
+        if refused:
+            return refused
         args = request.args
-        missing = [k for k in ("client_id", "redirect_uri", "response_type") if not args.get(k)]
-        if missing or args["response_type"] != "code":
-            bad = ", ".join(missing) or "response_type"
-            return f"<p>Invalid request: missing or bad {bad}", 400
         with fake.lock:
             companies = list(fake.store.companies.values())
         choices = "".join(

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 
-from flask import Flask, Response, request
+from flask import Response, request
 
 from . import salesforce_api, salesforce_control, salesforce_oauth
 from .control import (
@@ -17,15 +17,16 @@ from .control import (
     FakeBase,
     Settings,
     boolean,
-    install_hooks,
     integer,
+    json_response,
+    make_app,
     number,
     str_list,
     text,
 )
 from .oauth import TokenStore
 from .outbox import Outbox
-from .salesforce_api import new_locator, sf_errors, sf_json
+from .salesforce_api import new_locator, sf_errors
 from .salesforce_schema import SfError
 from .salesforce_store import Change, Org, SfStore
 
@@ -54,6 +55,8 @@ FAULT_MESSAGES = {
 
 
 class FakeSalesforce(FakeBase):
+    deliveries_path = "/_fake/callouts"
+
     def __init__(self, gateway_url: str | None = None, callout_secret: str = "") -> None:
         self.lock = threading.RLock()
         self.url = "https://127.0.0.1"          # replaced once the server knows its port
@@ -65,15 +68,8 @@ class FakeSalesforce(FakeBase):
         self.outbox = Outbox(self.settings, "/callouts/salesforce", pack=self._pack,
                              sign=self._sign, accept=lambda status: 200 <= status < 300)
         self._cursors: dict[str, list[dict]] = {}
-        self.app = self._build_app()
-
-    def _build_app(self) -> Flask:
-        app = Flask("fake_salesforce")
-        install_hooks(app, self)
-        salesforce_oauth.register(app, self)
-        salesforce_api.register(app, self)
-        salesforce_control.register(app, self)
-        return app
+        self.app = make_app("fake_salesforce", self, salesforce_oauth, salesforce_api,
+                            salesforce_control)
 
     def _org_id(self) -> str:
         return self.store.org.org_id if self.store.org else "00D000000000000"
@@ -84,15 +80,10 @@ class FakeSalesforce(FakeBase):
             self._cursors.clear()
             return self.store.new_org()
 
-    def reset(self) -> None:
-        with self.lock:
-            self.store.org = None
-            self.store.changes.clear()
-            self.tokens.clear()
-            self._cursors.clear()
-            self.calls.clear()
-            self.settings.reset()
-            self.outbox.reset()
+    def clear_state(self) -> None:
+        self.store.org = None
+        self.store.changes.clear()
+        self._cursors.clear()
 
     # --- query paging -----------------------------------------------------------------------
 
@@ -162,7 +153,7 @@ class FakeSalesforce(FakeBase):
     def fault_response(self, rule: dict) -> Response:
         body = rule.get("body")
         if isinstance(body, dict | list):
-            return sf_json(body, rule["status"])
+            return json_response(body, rule["status"])
         status = rule["status"]
         code = FAULT_CODES.get(status) or FAULT_CODES[500 if status >= 500 else 400]
         if isinstance(body, str) and body.isupper():

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, g, request
 
 from . import soql
+from .control import json_response
 from .oauth import bearer_token
 from .salesforce_schema import SfError, SObjectType
 from .salesforce_store import MultipleMatches, Org, SfStore
@@ -27,19 +28,15 @@ ROLLED_BACK = SfError("ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back b
 VERSIONS = [f"{v}.0" for v in range(46, 63)]
 
 
-def sf_json(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
-
-
 def sf_errors(*errors: SfError, status: int | None = None) -> Response:
-    return sf_json([e.rest() for e in errors], status or errors[0].status)
+    return json_response([e.rest() for e in errors], status or errors[0].status)
 
 
 def register(app: Flask, fake: FakeSalesforce) -> None:
     @app.get("/services/data/")
     @app.get("/services/data")
     def versions() -> Response:
-        return sf_json([{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v}
+        return json_response([{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v}
                         for v in VERSIONS])
 
     @app.route("/services/data/<version>/", defaults={"rest": ""},
@@ -69,7 +66,7 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
                 return sf_errors(err)
             except MultipleMatches as many:
                 urls = [f"/services/data/{version}/sobjects/{g.sobject}/{i}" for i in many.ids]
-                return sf_json(urls, 300)
+                return json_response(urls, 300)
             fake.flush_changes()
             return response
 
@@ -115,20 +112,22 @@ class Rest:
     def sobjects(self, parts: list[str]) -> Response:
         method = request.method
         if len(parts) == 1:
-            return sf_json({"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": [
-                o.summary(self.version) for o in self.org.objects.values()]})
+            summaries = [o.summary(self.version) for o in self.org.objects.values()]
+            return json_response({"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT,
+                                  "sobjects": summaries})
         obj = self.sobject(parts[1])
         if len(parts) == 2:
             if method == "POST":
                 rec = self.store.create(obj, self.body())
-                return sf_json({"id": rec["Id"], "success": True, "errors": []}, 201)
+                return json_response({"id": rec["Id"], "success": True, "errors": []}, 201)
             if method == "GET":
-                return sf_json({"objectDescribe": obj.summary(self.version), "recentItems": []})
+                return json_response({"objectDescribe": obj.summary(self.version),
+                                      "recentItems": []})
             raise self.not_allowed("GET,POST")
         if len(parts) == 3 and parts[2] in ("describe", "updated", "deleted"):
             if parts[2] == "describe":
-                return sf_json(obj.describe(self.version))
-            return sf_json(self.changed_since(obj, parts[2]))
+                return json_response(obj.describe(self.version))
+            return json_response(self.changed_since(obj, parts[2]))
         if len(parts) == 3:
             return self.record(obj, parts[2])
         return self.by_external_id(obj, parts[2], "/".join(parts[3:]))
@@ -138,7 +137,7 @@ class Rest:
             fields = None
             if request.args.get("fields"):
                 fields = [self.field(obj, f).name for f in request.args["fields"].split(",")]
-            return sf_json(self.shape(obj, self.store.get(obj, record_id), fields))
+            return json_response(self.shape(obj, self.store.get(obj, record_id), fields))
         if request.method == "PATCH":
             self.store.update(obj, record_id, self.body())
             return Response(status=204)
@@ -165,15 +164,15 @@ class Rest:
             if not (fld.externalId or fld.name == "Id"):
                 raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
             rec, created = self.store.upsert(obj, fld, value, self.body())
-            return sf_json({"id": rec["Id"], "success": True, "errors": [], "created": created},
-                           201 if created else 200)
+            result = {"id": rec["Id"], "success": True, "errors": [], "created": created}
+            return json_response(result, 201 if created else 200)
         found = self.store.match(obj, fld, value)
         if len(found) > 1:
             raise MultipleMatches([r["Id"] for r in found])
         if not found:
             raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
         if request.method == "GET":
-            return sf_json(self.shape(obj, found[0]))
+            return json_response(self.shape(obj, found[0]))
         if request.method == "DELETE":
             self.store.delete(obj, found[0]["Id"])
             return Response(status=204)
@@ -205,7 +204,7 @@ class Rest:
         if request.method != "GET":
             raise self.not_allowed("GET")
         if len(parts) > 1:
-            return sf_json(self.fake.next_page(parts[1], self.version, parts[0]))
+            return json_response(self.fake.next_page(parts[1], self.version, parts[0]))
         text = request.args.get("q")
         if not text:
             raise SfError("MALFORMED_QUERY", "A query string has to be specified")
@@ -213,12 +212,12 @@ class Rest:
         records = soql.run(parsed, self.org, self.version, include_deleted=parts[0] ==
                            "queryAll")
         if parsed.count:
-            return sf_json({"totalSize": len(records), "done": True, "records": []})
-        return sf_json(self.fake.first_page(records, self.version, parts[0]))
+            return json_response({"totalSize": len(records), "done": True, "records": []})
+        return json_response(self.fake.first_page(records, self.version, parts[0]))
 
     def limits(self, parts: list[str]) -> Response:
         limit = self.fake.settings["api_daily_limit"]
-        return sf_json({
+        return json_response({
             "DailyApiRequests": {"Max": limit, "Remaining": max(limit - self.org.api_usage, 0)},
             "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
             "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
@@ -278,7 +277,7 @@ class Rest:
             results = [r if not r["success"] else
                        {"id": None, "success": False, "errors": [ROLLED_BACK.record()]}
                        for r in results]
-        return sf_json([{"id": r["id"], "success": r["success"], "errors": r["errors"],
+        return json_response([{"id": r["id"], "success": r["success"], "errors": r["errors"],
                          **({"created": r["created"]} if "created" in r else {})}
                         for r in results])
 
@@ -344,7 +343,7 @@ class Rest:
                 out.append(self.shape(obj, self.store.get(obj, record_id), names or None))
             except SfError:
                 out.append(None)
-        return sf_json(out)
+        return json_response(out)
 
 
 def new_locator() -> str:

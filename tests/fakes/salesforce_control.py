@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, jsonify
 
 from .control import ControlError, json_body
-from .salesforce_schema import SfError, SObjectType, new_field
+from .salesforce_schema import SfError, SObjectType, custom_object, new_field
 
 if TYPE_CHECKING:
     from .salesforce import FakeSalesforce
@@ -91,6 +91,11 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
 
     @app.post("/_fake/fields/<name>")
     def add_field(name: str) -> Response:
+        org = fake.store.org
+        if org is not None and name.endswith("__c") and org.object(name) is None:
+            with fake.lock:  # the first field of an unknown custom object creates the object
+                org.objects[name] = custom_object(name, len(org.objects))
+                org.records[name], org.deleted[name] = {}, {}
         obj = sobject(name)
         try:
             fld = new_field(json_body())
@@ -104,7 +109,3 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
                         *fake.store.org.deleted[obj.name].values()]:
                 rec.setdefault(fld.name, fld.default)
         return jsonify(fld.describe())
-
-    @app.get("/_fake/callouts")
-    def callouts() -> Response:
-        return jsonify(fake.outbox.snapshot())

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, jsonify, request
 
-from .oauth import authorize_page, client_credentials, redirect_with
+from .oauth import (
+    authorize_page,
+    bad_authorize_request,
+    client_credentials,
+    oauth_error,
+    redirect_with,
+)
 
 if TYPE_CHECKING:
     from .salesforce import FakeSalesforce
@@ -30,20 +36,13 @@ def refresh_token() -> str:
     return "5Aep861" + secrets.token_urlsafe(60)
 
 
-def oauth_error(status: int, error: str, description: str) -> Response:
-    resp = jsonify({"error": error, "error_description": description})
-    resp.status_code = status
-    return resp
-
-
 def register(app: Flask, fake: FakeSalesforce) -> None:
     @app.get(AUTHORIZE_PATH)
     def authorize() -> Response | tuple[str, int] | str:
+        refused = bad_authorize_request()
+        if refused:
+            return refused
         args = request.args
-        if args.get("response_type") != "code" or not args.get("client_id") \
-                or not args.get("redirect_uri"):
-            return "<p>error=invalid_request: response_type=code, client_id and redirect_uri " \
-                   "are required", 400
         keys = ("client_id", "redirect_uri", "scope", "state", "code_challenge",
                 "code_challenge_method")
         hidden = {k: args.get(k, "") for k in keys}

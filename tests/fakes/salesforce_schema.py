@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import string
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -249,6 +250,13 @@ _DEFAULT_OBJECTS = [
         _qbo_id(),
     ]),
 ]
+
+
+def custom_object(name: str, number: int) -> SObjectType:
+    """A custom object, as a person would add one in Setup: a Name field and the system ones."""
+    prefix = "a0" + string.ascii_uppercase[number % 26]
+    label = name.removesuffix("__c").replace("_", " ")
+    return _object(name, label, prefix, [Field("Name", "string", f"{label} Name", 80)])
 
 
 def default_objects() -> dict[str, SObjectType]:
