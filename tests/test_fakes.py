@@ -405,6 +405,12 @@ def test_qbo_void_delete_and_cdc(qbo):
     first = qbo.create("Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [line]})
     second = qbo.create("Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [line]})
     assert qbo.get(f"customer/{customer['Id']}").json()["Customer"]["Balance"] == 80
+    by_customer = qbo.query(f"SELECT * FROM Invoice WHERE CustomerRef = '{customer['Id']}'")
+    assert by_customer.json()["QueryResponse"]["maxResults"] == 2
+    bad_line = qbo.post("invoice", {"CustomerRef": {"value": customer["Id"]},
+                                    "Line": [{"Amount": "lots", "DetailType":
+                                              "SalesItemLineDetail"}]})
+    assert bad_line.status_code == 400 and "Fault" in bad_line.json()
 
     voided = qbo.post("invoice", {"Id": first["Id"], "SyncToken": "0"}, operation="void")
     assert voided.json()["Invoice"]["TotalAmt"] == 0

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 if TYPE_CHECKING:
     from .oauth import TokenStore
@@ -203,7 +204,6 @@ class CallInfo:
     kind: str                      # read | write | auth
     company: str | None = None
     started: float = field(default_factory=time.time)
-    extra: dict = field(default_factory=dict)
 
 
 class CallLog:
@@ -287,6 +287,14 @@ def make_app(name: str, fake: FakeBase, *modules: Any) -> Flask:
 def install_hooks(app: Flask, fake: FakeBase) -> None:
     app.json.sort_keys = False  # keep the platforms' key order
     app.register_error_handler(ControlError, control_error_response)
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> Response:
+        # A bug in a fake should still answer in the platform's error shape, and loudly.
+        if isinstance(exc, HTTPException):
+            return exc
+        app.logger.exception("fake %s crashed on %s %s", app.name, request.method, request.path)
+        return fake.fault_response({"status": 500, "detail": f"the fake crashed: {exc!r}"})
 
     @app.before_request
     def _before() -> Response | None:

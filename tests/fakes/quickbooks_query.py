@@ -128,8 +128,11 @@ def _check_properties(query: QboQuery) -> None:
 def _getter(record: dict):
     def get(path: str):
         value = get_path(record, path)
-        # "PrimaryEmailAddr = 'x'" compares the address inside the aggregate.
-        if isinstance(value, dict) and len(value) == 1:
+        # "CustomerRef = '1'" compares the reference's value, "PrimaryEmailAddr = 'x'" the
+        # address inside the aggregate.
+        if isinstance(value, dict) and "value" in value:
+            value = value["value"]
+        elif isinstance(value, dict) and len(value) == 1:
             value = next(iter(value.values()))
         return value
     return get

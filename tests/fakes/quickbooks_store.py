@@ -55,9 +55,22 @@ def _strip_suffix(name: str) -> str:
     return name[: -len(DELETED_SUFFIX)] if name.endswith(DELETED_SUFFIX) else name
 
 
-def _money(value: Any) -> float | int:
-    rounded = round(float(value), 2)
+def _money(value: Any, field_: str = "Amount") -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise faults.bad_request(f"{field_} must be a number, not {value!r}", code="2040")
+    try:
+        rounded = round(float(value), 2)
+    except ValueError:
+        raise faults.bad_request(f"{field_} must be a number, not {value!r}",
+                                 code="2040") from None
     return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _lines(rec: dict) -> list[dict]:
+    lines = rec.get("Line", [])
+    if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
+        raise faults.bad_request("Line must be a list of line objects")
+    return lines
 
 
 class QboStore:
@@ -251,8 +264,8 @@ class QboStore:
         elif kind.name == "Payment":
             if rec.get("TotalAmt") is None:
                 raise faults.required("TotalAmt")
-            applied = sum(float(line.get("Amount", 0)) for line in rec.get("Line", []))
-            rec["TotalAmt"] = _money(rec["TotalAmt"])
+            applied = sum(_money(line.get("Amount", 0)) for line in _lines(rec))
+            rec["TotalAmt"] = _money(rec["TotalAmt"], "TotalAmt")
             rec["UnappliedAmt"] = _money(rec["TotalAmt"] - applied)
         if kind.name in ("Invoice", "Payment") and "CustomerRef" not in rec:
             raise faults.required("CustomerRef")
@@ -320,7 +333,7 @@ class QboStore:
         if not rec.get("DocNumber"):
             rec["DocNumber"] = str(co.next_doc_number)
             co.next_doc_number += 1
-        lines = [dict(line) for line in rec.get("Line", [])
+        lines = [dict(line) for line in _lines(rec)
                  if line.get("DetailType") != "SubTotalLineDetail"]
         total, number = 0.0, 0
         for line in lines:
@@ -328,11 +341,14 @@ class QboStore:
             line.setdefault("Id", str(number))
             line.setdefault("LineNum", number)
             detail = line.get(line.get("DetailType", ""), {})
-            if "Amount" not in line and "Qty" in detail and "UnitPrice" in detail:
-                line["Amount"] = _money(float(detail["Qty"]) * float(detail["UnitPrice"]))
+            if "Amount" not in line and isinstance(detail, dict) and "Qty" in detail \
+                    and "UnitPrice" in detail:
+                line["Amount"] = _money(_money(detail["Qty"], "Qty")
+                                        * _money(detail["UnitPrice"], "UnitPrice"))
             if line.get("DetailType") in AMOUNT_LINES:
                 sign = -1 if line["DetailType"] == "DiscountLineDetail" else 1
-                total += sign * float(line.get("Amount", 0))
+                line["Amount"] = _money(line.get("Amount", 0))
+                total += sign * line["Amount"]
         if lines:
             lines.append({"Amount": _money(total), "DetailType": "SubTotalLineDetail",
                           "SubTotalLineDetail": {}})
