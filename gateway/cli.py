@@ -140,11 +140,11 @@ def import_config(file: Path, prune: bool) -> None:
     rows = {row.name: row for row in db.session.execute(select(ObjectMapping)).scalars()}
     try:
         imported = sync_config.parse_config(text, known_mapping_names=rows.keys())
+        created, replaced, unchanged, removed = sync_config.merge_mappings(
+            [row.spec for row in rows.values()], imported, prune
+        )
     except sync_config.ConfigError as exc:
         raise click.ClickException(f"{file} is not valid:\n{exc}") from exc
-    created, replaced, unchanged, removed = sync_config.merge_mappings(
-        [row.spec for row in rows.values()], imported, prune
-    )
     for spec in created + replaced:
         row = rows.get(spec["name"]) or ObjectMapping()
         row.apply_spec(spec)

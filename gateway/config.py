@@ -53,6 +53,10 @@ def _list(value: str | None) -> list[str]:
 def _database_url(value: str | None, instance_path: Path) -> str:
     if not value:
         return f"sqlite:///{instance_path / 'gateway.sqlite3'}"
+    return _normalise_database_url(value)
+
+
+def _normalise_database_url(value: str) -> str:
     # Heroku still hands out postgres://, which SQLAlchemy 2 no longer accepts.
     if value.startswith("postgres://"):
         value = "postgresql://" + value[len("postgres://") :]
@@ -128,6 +132,7 @@ def load_config(
 
 def finish_config(config: dict) -> None:
     """Derive and check what depends on overrides too; called once the app config is complete."""
+    config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     production = config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
     if production and not config.get("TESTING"):
         missing = [

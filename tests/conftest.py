@@ -148,6 +148,26 @@ def app(fakes, database_url, redis_url, live_gateway):
 
 
 @pytest.fixture
+def make_app(fakes):
+    """Build further apps (another database or Redis); their connections close after the test."""
+    made = []
+
+    def make(database_url: str, redis_url: str | None):
+        app = create_app(gateway_settings(fakes, database_url, redis_url))
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        backend = app.extensions["gateway_backend"]
+        if backend.redis is not None:
+            backend.redis.close()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -8,10 +8,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from gateway import create_app, queue
+from gateway import queue
 from gateway.extensions import db
 from gateway.models import Event, EventStatus
-from tests.conftest import VERIFIER_TOKEN, gateway_settings
+from tests.conftest import VERIFIER_TOKEN
 from tests.support.factories import (
     add_company,
     add_mappings,
@@ -215,7 +215,7 @@ mappings:
     assert reasons["ce:a"] == ("ignored", "unknown company: realm 555 is not connected")
     assert reasons["ce:b"][0] == "ignored" and "real time is off for Vendor" in reasons["ce:b"][1]
     assert reasons["ce:c"] == ("ignored", "unhandled operation: emailed")
-    assert reasons["ce:d"] == ("ignored", "unhandled entity: Widget")
+    assert reasons["ce:d"] == ("ignored", "unhandled entity: widget")
     assert len(queue.backend().queue) == 0
 
 
@@ -250,10 +250,8 @@ def test_body_over_the_limit_gets_413(app, client, realm):
     assert events() == []
 
 
-def test_database_down_answers_503_so_intuit_retries(fakes, redis_url):
-    app = create_app(
-        gateway_settings(fakes, f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere", redis_url)
-    )
+def test_database_down_answers_503_so_intuit_retries(make_app, redis_url):
+    app = make_app(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere", redis_url)
     body, headers = signed([cloudevent("1", "Customer", "1", "created", "z")], VERIFIER_TOKEN)
     response = app.test_client().post(URL, data=body, headers=headers)
     assert response.status_code == 503
@@ -263,9 +261,9 @@ def test_database_down_answers_503_so_intuit_retries(fakes, redis_url):
     assert ready.json["database"] == "down"
 
 
-def test_redis_down_still_stores_and_the_sweeper_enqueues_later(fakes, database_url, app, realm):
+def test_redis_down_still_stores_and_the_sweeper_enqueues_later(make_app, database_url, realm):
     private = PrivateRedis().start()
-    outage_app = create_app(gateway_settings(fakes, database_url, private.url))
+    outage_app = make_app(database_url, private.url)
     client = outage_app.test_client()
     with outage_app.app_context():
         private.stop()
