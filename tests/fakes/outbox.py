@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from .control import Settings
+from .settings import Settings
 
 MAX_KEPT = 1000  # deliveries listed by the control API; older ones are forgotten
 

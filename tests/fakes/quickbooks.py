@@ -11,22 +11,12 @@ from flask import Response, request
 
 from . import quickbooks_api, quickbooks_control, quickbooks_oauth
 from . import quickbooks_faults as faults
-from .control import (
-    CallInfo,
-    CallLog,
-    FakeBase,
-    Settings,
-    choice,
-    integer,
-    json_response,
-    make_app,
-    number,
-    text,
-)
+from .control import CallInfo, CallLog, FakeBase, json_response, make_app
 from .oauth import TokenStore
 from .outbox import Outbox
 from .quickbooks_store import QboStore
 from .quickbooks_webhooks import packer, signature
+from .settings import Settings, choice, integer, number, text
 
 SETTINGS = {
     "token_lifetime": (3600, number()),

@@ -11,24 +11,13 @@ import time
 from flask import Response, request
 
 from . import salesforce_api, salesforce_control, salesforce_oauth
-from .control import (
-    CallInfo,
-    CallLog,
-    FakeBase,
-    Settings,
-    boolean,
-    integer,
-    json_response,
-    make_app,
-    number,
-    str_list,
-    text,
-)
+from .control import CallInfo, CallLog, FakeBase, json_response, make_app
 from .oauth import TokenStore
 from .outbox import Outbox
 from .salesforce_api import new_locator, sf_errors
 from .salesforce_schema import SfError
 from .salesforce_store import Change, Org, SfStore
+from .settings import Settings, boolean, integer, number, str_list, text
 
 SETTINGS = {
     "token_lifetime": (7200, number()),
