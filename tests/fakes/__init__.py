@@ -1,11 +1,35 @@
 """Offline emulators of QuickBooks Online and Salesforce, served over HTTPS.
 
     fakes = start_fakes(gateway_url="http://127.0.0.1:5055", verifier_token="vt",
-                        callout_secret="cs")
-    fakes.quickbooks_url, fakes.salesforce_url, fakes.ca_bundle
+                        callout_secret="cs", quickbooks_port=0, salesforce_port=0)
+    fakes.quickbooks_url        # API base (…/v3/company/{realm}/…) and OAuth host
+    fakes.quickbooks_auth_url, fakes.quickbooks_token_url, fakes.quickbooks_revoke_url
+    fakes.salesforce_url        # login host and instance_url
+    fakes.ca_bundle             # PEM of the throwaway CA: point REQUESTS_CA_BUNDLE at it
+    fakes.gateway_url = url     # may change after start; survives reset()
     fakes.reset(); fakes.stop()
 
-Tests drive them over HTTP only (see client.py and the /_fake/ control API).
+Tests drive the fakes over HTTP only (client.FakesClient wraps this). Control API, never
+counted as API calls:
+
+both      POST /_fake/reset · GET|DELETE /_fake/calls · GET|POST /_fake/settings
+QuickBooks POST /_fake/companies {"name"?} -> {"realmId", "name", "refresh_token"}
+          GET /_fake/companies · GET /_fake/companies/{realm}/{Entity}[/{Id}]
+          POST /_fake/companies/{realm}/{Entity} (create, or sparse update with "Id")
+          POST /_fake/companies/{realm}/{Entity}/{Id}/delete|void|merge ({"into": Id})
+          GET /_fake/webhooks -> {"pending", "deliveries": [{id, body, raw, status, ...}]}
+Salesforce POST /_fake/org -> {"org_id", "user_id", "instance_url", "refresh_token"}
+          GET /_fake/org · GET|POST /_fake/sobjects/{Object}
+          GET|PATCH|DELETE /_fake/sobjects/{Object}/{Id} · POST …/{Id}/undelete
+          POST /_fake/fields/{Object} {"name", "type", "externalId", "unique", ...}
+          (a new X__c object is created by adding its first field)
+          GET /_fake/callouts -> like /_fake/webhooks
+
+Settings (unknown names -> 400): both: latency_ms, error_rate, seed, fail_next,
+rotate_refresh_tokens, token_lifetime, gateway_url, webhooks_enabled, webhook_batch_ms,
+webhook_retry_delays (the webhook_* ones drive Salesforce callouts too). QuickBooks:
+webhook_format, verifier_token, rate_limit_per_minute, max_concurrent. Salesforce:
+callout_objects, callout_secret, query_page_size, api_daily_limit.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ class BackgroundServer:
             ssl_context=ssl_context,
         )
         self._server.daemon_threads = True
+        if ssl_context is not None:
+            # Shake hands in the request thread, not in accept(): an idle client (a port
+            # probe) must not stall every other connection.
+            self._server.socket.do_handshake_on_connect = False
         scheme = "https" if ssl_context else "http"
         self.port: int = self._server.server_port
         self.url = f"{scheme}://{host}:{self.port}"
