@@ -278,14 +278,14 @@ def test_qbo_customer_bodies_match_the_real_ones(qbo):
     assert read.json()["Customer"]["domain"] == "QBO"
 
     updated = qbo.post("customer", {"Id": created["Id"], "SyncToken": "0", "sparse": True,
-                                    "Notes": None} | {"PrintOnCheckName": "Sample Customer"})
-    assert set(updated.json()["Customer"]) == set(update_vec["Customer"]) | {"Notes"}
+                                    "PrintOnCheckName": "Sample Customer"})
+    assert set(updated.json()["Customer"]) == set(update_vec["Customer"])
     assert updated.json()["Customer"]["SyncToken"] == "1"
 
     queried = qbo.query("SELECT * FROM Customer").json()
     assert set(query_vec["QueryResponse"]) <= set(queried["QueryResponse"])
     assert set(queried["QueryResponse"]["Customer"][0]) == \
-        set(query_vec["QueryResponse"]["Customer"][0]) | {"Notes"}
+        set(query_vec["QueryResponse"]["Customer"][0])
     assert read.headers["intuit_tid"] != updated.headers["intuit_tid"]
 
 
@@ -331,7 +331,10 @@ def test_qbo_sparse_and_full_updates(qbo):
                                    "CompanyName": "Acme Ltd"}).json()["Customer"]
     assert sparse["PrimaryEmailAddr"] == {"Address": "a@acme.test"}
     assert sparse["CompanyName"] == "Acme Ltd"
-    full = qbo.post("customer", {"Id": customer["Id"], "SyncToken": "1",
+    cleared = qbo.post("customer", {"Id": customer["Id"], "SyncToken": "1", "sparse": True,
+                                    "CompanyName": None}).json()["Customer"]
+    assert "CompanyName" not in cleared
+    full = qbo.post("customer", {"Id": customer["Id"], "SyncToken": "2",
                                  "DisplayName": "Acme"}).json()["Customer"]
     assert "PrimaryEmailAddr" not in full and "CompanyName" not in full
     unknown = qbo.post("customer", {"DisplayName": "X", "Colour": "red"})
@@ -459,7 +462,6 @@ def test_qbo_throttles_per_minute(qbo, client):
     assert fault["type"] == "SERVICE"
     assert fault["Error"][0]["code"] == "3001"
     assert fault["Error"][0]["Detail"] == "The request limit was reached. Try again later"
-
 
 
 def test_qbo_concurrency_limit(fakes, client, http):

@@ -157,6 +157,8 @@ class QboStore:
             rec = dict(kind.defaults(body)) if kind.defaults else {}
             rec.update({k: current[k] for k in SYSTEM_KEYS})
         rec.update({k: copy.deepcopy(v) for k, v in body.items() if k not in READ_ONLY})
+        for key in [k for k, v in body.items() if v is None and k not in READ_ONLY]:
+            del rec[key]  # QBO answers without the properties a client cleared
         rec["sparse"] = False
         self._derive(co, kind, rec, creating=False)
         return self._replace(co, kind, rec, "Update")
