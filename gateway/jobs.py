@@ -7,37 +7,37 @@ import os
 from flask import Flask, current_app, has_app_context
 
 _app: Flask | None = None
-_pid: int | None = None
-
-
-def _context():
-    """The app context a job runs in: the caller's, or one app built once per process.
-
-    A forked work-horse must not reuse the parent's database connections, so the pool is
-    replaced once per process.
-    """
-    global _app, _pid
-    if has_app_context():
-        app = current_app._get_current_object()
-    else:
-        if _app is None:
-            from . import create_app
-
-            _app = create_app()
-        app = _app
-    if _pid != os.getpid():
-        from .extensions import db
-
-        with app.app_context():
-            db.engine.dispose(close=False)
-        _pid = os.getpid()
-    return app.app_context()
+_app_pid: int | None = None  # the process that built _app and its connection pool
+_disposed_in: int | None = None
 
 
 def use_app(app: Flask) -> None:
     """Run jobs in this app (the worker's), so a forked work-horse does not build another."""
-    global _app
-    _app = app
+    global _app, _app_pid
+    _app, _app_pid = app, os.getpid()
+
+
+def _context():
+    """The app context a job runs in: the caller's, or the worker's app.
+
+    A forked work-horse must not use the connections its parent opened, so it drops the
+    inherited pool (without closing the parent's sockets) once.
+    """
+    global _disposed_in
+    if has_app_context():
+        return current_app.app_context()
+    if _app is None:
+        from . import create_app
+
+        use_app(create_app())
+    pid = os.getpid()
+    if pid != _app_pid and _disposed_in != pid:
+        from .extensions import db
+
+        with _app.app_context():
+            db.engine.dispose(close=False)
+        _disposed_in = pid
+    return _app.app_context()
 
 
 def sync_events(sync_key: str) -> int:

@@ -58,8 +58,9 @@ class QuickBooksToSalesforce:
         self.company = db.session.get(Company, company_id)
         self.entity = entity
         self.events = events
-        # record outcomes per QuickBooks id, one entry per mapping that handled it
-        self.outcomes: dict[str, list[Outcome]] = defaultdict(list)
+        # outcomes per (QuickBooks entity, id), one entry per mapping that handled the record;
+        # parents synced along the way have their own entity, so ids never collide
+        self.outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -141,14 +142,14 @@ class QuickBooksToSalesforce:
                     mapping.clean_quickbooks_record(record), spec, resolved, field_types
                 )
             except mapping.MappingError as exc:
-                self.outcomes[qbo_id].append(Outcome(EventStatus.FAILED, str(exc)))
+                self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, str(exc)))
                 continue
             if flag_field:
                 payload[flag_field] = False  # a reactivated record loses its deleted flag
             digest = mapping.payload_hash(payload)
             link = existing.get(qbo_id)
             if link and link.salesforce_id and not link.deleted and link.salesforce_hash == digest:
-                self.outcomes[qbo_id].append(Outcome(EventStatus.SKIPPED, "unchanged"))
+                self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SKIPPED, "unchanged"))
                 continue
             if link is None and spec.get("match"):
                 unlinked.append((record, payload, digest))
@@ -173,7 +174,7 @@ class QuickBooksToSalesforce:
             qbo_id = record["Id"]
             found = matches.get(qbo_id, [])
             if len(found) > 1:
-                self.outcomes[qbo_id].append(
+                self._outcomes(spec, qbo_id).append(
                     Outcome(
                         EventStatus.FAILED,
                         f"ambiguous match: {len(found)} {spec['salesforce']} records match "
@@ -221,13 +222,16 @@ class QuickBooksToSalesforce:
     def _record_write(
         self, spec_row: ObjectMapping, qbo_id: str, digest: str, result: dict
     ) -> None:
+        spec = spec_row.spec
         if "_error" in result:
             error = result["_error"]
-            self.outcomes[qbo_id].append(Outcome(EventStatus.FAILED, str(error), error.retryable))
+            self._outcomes(spec, qbo_id).append(
+                Outcome(EventStatus.FAILED, str(error), error.retryable)
+            )
             return
         if not result.get("success"):
             reason, retryable = record_error(result)
-            self.outcomes[qbo_id].append(Outcome(EventStatus.FAILED, reason, retryable))
+            self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, retryable))
             return
         links.save(
             spec_row.id,
@@ -245,7 +249,7 @@ class QuickBooksToSalesforce:
             if result.get("created")
             else "updated"
         )
-        self.outcomes[qbo_id].append(Outcome(EventStatus.SYNCED, f"{how} {result['id']}"))
+        self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SYNCED, f"{how} {result['id']}"))
 
     # -- references -----------------------------------------------------------------------------
 
@@ -288,7 +292,8 @@ class QuickBooksToSalesforce:
     def remove(self, spec_row: ObjectMapping, removals: dict[str, str]) -> None:
         if not removals:
             return
-        policy, flag_field = delete_policy(spec_row.spec)
+        spec = spec_row.spec
+        policy, flag_field = delete_policy(spec)
         existing = links.find(spec_row.id, self.company.id, removals)
         merged_into = {
             qbo_id: reason.removeprefix("merged into ")
@@ -299,15 +304,15 @@ class QuickBooksToSalesforce:
         for qbo_id, reason in removals.items():
             link = existing.get(qbo_id)
             if policy == "ignore":
-                self.outcomes[qbo_id].append(
+                self._outcomes(spec, qbo_id).append(
                     Outcome(EventStatus.SKIPPED, f"{reason}; on_delete is ignore")
                 )
             elif link is None or not link.salesforce_id:
-                self.outcomes[qbo_id].append(
+                self._outcomes(spec, qbo_id).append(
                     Outcome(EventStatus.SKIPPED, f"{reason}; never synced to Salesforce")
                 )
             elif link.deleted:
-                self.outcomes[qbo_id].append(
+                self._outcomes(spec, qbo_id).append(
                     Outcome(EventStatus.SKIPPED, f"{reason}; already applied")
                 )
             else:
@@ -316,7 +321,7 @@ class QuickBooksToSalesforce:
             results = self.sf.delete_many(list(targets.values()))
         elif targets:
             rows = [{"Id": sf_id, flag_field: True} for sf_id in targets.values()]
-            results = self.sf.update_many(spec_row.spec["salesforce"], rows)
+            results = self.sf.update_many(spec["salesforce"], rows)
         else:
             results = []
         for (qbo_id, sf_id), result in zip(targets.items(), results, strict=True):
@@ -331,17 +336,20 @@ class QuickBooksToSalesforce:
                     merged_into=merged_into.get(qbo_id),
                 )
                 done = "deleted" if policy == "delete" else f"flagged {flag_field}"
-                self.outcomes[qbo_id].append(
+                self._outcomes(spec, qbo_id).append(
                     Outcome(EventStatus.SYNCED, f"{removals[qbo_id]}; {done} {sf_id}")
                 )
             else:
                 reason, retryable = record_error(result)
-                self.outcomes[qbo_id].append(Outcome(EventStatus.FAILED, reason, retryable))
+                self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, retryable))
         for qbo_id, survivor in merged_into.items():
             if qbo_id not in targets and qbo_id in existing:
                 links.save(spec_row.id, self.company.id, qbo_id, merged_into=survivor)
 
     # -- outcomes -------------------------------------------------------------------------------
+
+    def _outcomes(self, spec: dict, qbo_id: str) -> list[Outcome]:
+        return self.outcomes[(spec["quickbooks"], qbo_id)]
 
     def _finish_all(self, outcome: Outcome) -> None:
         for event in self.events:
@@ -350,9 +358,9 @@ class QuickBooksToSalesforce:
 
     def _finish_events(self) -> None:
         for event in self.events:
-            outcomes = list(self.outcomes.get(event.record_id, []))
+            outcomes = list(self.outcomes.get((self.entity, event.record_id), []))
             if event.operation == "merge" and event.deleted_id:
-                outcomes += self.outcomes.get(event.deleted_id, [])
+                outcomes += self.outcomes.get((self.entity, event.deleted_id), [])
             failed = [o for o in outcomes if o.status == EventStatus.FAILED]
             synced = [o for o in outcomes if o.status == EventStatus.SYNCED]
             if failed:

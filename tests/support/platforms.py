@@ -45,8 +45,9 @@ class Platforms:
     def new_org(self) -> dict:
         return self.sf("POST", "/_fake/org")
 
-    def sf_records(self, sobject: str) -> list[dict]:
-        return self.sf("GET", f"/_fake/sobjects/{sobject}")
+    def sf_records(self, sobject: str, include_deleted: bool = False) -> list[dict]:
+        records = self.sf("GET", f"/_fake/sobjects/{sobject}")
+        return [r for r in records if include_deleted or not r.get("IsDeleted")]
 
     def sf_create(self, sobject: str, record: dict) -> dict:
         return self.sf("POST", f"/_fake/sobjects/{sobject}", json=record)
