@@ -34,6 +34,8 @@ TUNABLES: dict[str, tuple[type, Any]] = {
     "STALE_PENDING_SECONDS": (float, 30.0),  # a pending event this old with no job gets one
     "COALESCE_WINDOW_MS": (int, 100),
     "JOB_TIMEOUT_SECONDS": (int, 600),
+    # A sync lock is kept alive by a heartbeat and lapses this soon after its job dies.
+    "SYNC_LOCK_SECONDS": (float, 30.0),
     "EVENT_MAX_ATTEMPTS": (int, 8),
     "RETRY_BASE_SECONDS": (float, 30.0),  # backoff: base * 2**(attempt-1), capped at an hour
     "CLAIM_BATCH_SIZE": (int, 1000),

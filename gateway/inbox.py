@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .extensions import db
@@ -96,11 +96,7 @@ def claim(sync_key: str, limit: int) -> list[Event]:
     now = utcnow()
     due = (
         select(Event.id)
-        .where(
-            Event.sync_key == sync_key,
-            Event.status == EventStatus.PENDING,
-            (Event.not_before.is_(None)) | (Event.not_before <= now),
-        )
+        .where(*_due_pending(sync_key))
         .order_by(Event.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -129,20 +125,29 @@ def claim(sync_key: str, limit: int) -> list[Event]:
     )
 
 
-def has_due_pending(sync_key: str) -> bool:
+def _due_pending(sync_key: str):
     now = utcnow()
     return (
-        db.session.execute(
-            select(Event.id)
-            .where(
-                Event.sync_key == sync_key,
-                Event.status == EventStatus.PENDING,
-                (Event.not_before.is_(None)) | (Event.not_before <= now),
-            )
-            .limit(1)
-        ).first()
+        Event.sync_key == sync_key,
+        Event.status == EventStatus.PENDING,
+        (Event.not_before.is_(None)) | (Event.not_before <= now),
+    )
+
+
+def has_due_pending(sync_key: str) -> bool:
+    return (
+        db.session.execute(select(Event.id).where(*_due_pending(sync_key)).limit(1)).first()
         is not None
     )
+
+
+def oldest_due_pending(sync_key: str) -> datetime | None:
+    oldest = db.session.execute(
+        select(func.min(Event.received_at)).where(*_due_pending(sync_key))
+    ).scalar_one()
+    if oldest is not None and oldest.tzinfo is None:  # SQLite drops the zone
+        oldest = oldest.replace(tzinfo=UTC)
+    return oldest
 
 
 def backoff_seconds(attempts: int) -> float:

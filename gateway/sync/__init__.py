@@ -7,6 +7,7 @@ of its pending events at once, which is how a burst of changes becomes a few API
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from flask import current_app
@@ -34,7 +35,8 @@ def drain(sync_key: str) -> int:
     # Cleared before claiming: an event stored after the claim schedules the next job itself.
     work.clear_scheduled(sync_key)
     try:
-        with work.lock(lock_name(sync_key), timeout=LOCK_SECONDS, wait=2):
+        lock_seconds = current_app.config["SYNC_LOCK_SECONDS"]
+        with work.lock(lock_name(sync_key), timeout=lock_seconds, wait=2):
             claimed = _drain_locked(sync_key)
     except LockTimeout:
         # Another job holds the key; it looks for more pending events before it lets go.
@@ -45,17 +47,34 @@ def drain(sync_key: str) -> int:
     return claimed
 
 
+def _let_the_burst_land(sync_key: str) -> None:
+    """Wait out the rest of the coalescing window when the first pending event is brand new.
+
+    A burst's webhooks arrive over a few hundred milliseconds; claiming a moment later turns
+    many small runs (one QuickBooks read each) into one.
+    """
+    window = current_app.config["COALESCE_WINDOW_MS"] / 1000
+    if window <= 0:
+        return
+    oldest = inbox.oldest_due_pending(sync_key)
+    if oldest is None:
+        return
+    age = (utcnow() - oldest).total_seconds()
+    if age < window:
+        time.sleep(window - age)
+
+
 def _drain_locked(sync_key: str) -> int:
     from .to_salesforce import QuickBooksToSalesforce
 
-    window = current_app.config["COALESCE_WINDOW_MS"]
     kind, company_id, entity = sync_key.split(":", 2)
     if kind != "qbo":
         raise ValueError(f"unknown sync key {sync_key!r}")
+    _let_the_burst_land(sync_key)
     events = inbox.claim(sync_key, current_app.config["CLAIM_BATCH_SIZE"])
     if not events:
         return 0
-    log.info("%s: %d events (coalescing window %d ms)", sync_key, len(events), window)
+    log.info("%s: %d events", sync_key, len(events))
     try:
         QuickBooksToSalesforce(int(company_id), entity, events).run()
     except Throttled as exc:

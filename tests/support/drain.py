@@ -17,9 +17,10 @@ from gateway.sweeper import sweep
 
 def open_events() -> int:
     db.session.rollback()  # see other sessions' commits
-    return db.session.execute(
-        select(func.count()).select_from(Event).where(Event.status.in_(EventStatus.OPEN))
-    ).scalar_one()
+    waiting = Event.status.in_(EventStatus.OPEN) | (
+        (Event.status == EventStatus.FAILED) & Event.retryable.is_(True)
+    )
+    return db.session.execute(select(func.count()).select_from(Event).where(waiting)).scalar_one()
 
 
 def run_worker() -> None:
@@ -35,7 +36,8 @@ def settle(
     timeout: float = 20.0,
     until: Callable[[], bool] | None = None,
 ) -> None:
-    """Deliver webhooks, run the worker and the sweeper, until nothing is left to do."""
+    """Deliver webhooks, run the worker and the sweeper, until nothing is left to do (no event
+    pending, processing, or failed but due for another try)."""
     deadline = time.monotonic() + timeout
     quiet_rounds = 0
     while time.monotonic() < deadline:

@@ -1,0 +1,211 @@
+"""The things that go wrong in production, end to end: expiring tokens, throttling, lost
+sessions, record locks, Redis outages, a worker killed mid-job, and the embedded mode."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import pytest
+from flask_migrate import upgrade
+
+from gateway.connectors import ReconnectNeeded
+from gateway.connectors.quickbooks import QuickBooksClient
+from gateway.connectors.tokens import refresh_grant
+from gateway.extensions import db
+from gateway.models import EventStatus, utcnow
+from tests.conftest import gateway_settings
+from tests.support.drain import settle
+from tests.support.processes import environment, worker
+from tests.support.scenario import connect
+from tests.support.services import PrivateRedis
+
+
+@pytest.fixture
+def gw(app, runner, fakes):
+    return connect(app, runner, fakes)
+
+
+def test_a_token_that_expires_mid_run_is_refreshed_and_the_rotated_one_kept(gw):
+    gw.platforms.settings("qbo", token_lifetime=1)
+    QuickBooksClient(gw.company()).refresh(failed_token=gw.company().access_token)
+    company = gw.company()
+    old_refresh_token = company.refresh_token
+    # Our clock says the token is good for an hour; Intuit expires it after a second.
+    company.access_token_expires_at = utcnow() + timedelta(hours=1)
+    db.session.commit()
+    time.sleep(1.2)
+    gw.platforms.clear_calls()
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
+    assert gw.events()[0].status == EventStatus.SYNCED
+    assert [c["status"] for c in gw.platforms.calls("qbo", "read")] == [401, 200]
+    assert len(gw.platforms.calls("qbo", "auth")) == 1
+    new_refresh_token = gw.company().refresh_token
+    assert new_refresh_token != old_refresh_token
+    config = gw.app.config
+    with pytest.raises(ReconnectNeeded):  # rotation: the old one is dead
+        refresh_grant(config["QBO_TOKEN_URL"], "qbo-client", "qbo-secret", old_refresh_token, 10)
+
+
+def test_a_429_pauses_the_company_then_the_events_go_through(gw):
+    gw.platforms.settings(
+        "qbo", fail_next=[{"match": "/query", "status": 429, "times": 1, "body": "xml"}]
+    )
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
+    queries = [c for c in gw.platforms.calls("qbo", "read") if c["path"].endswith("/query")]
+    assert [c["status"] for c in queries] == [429, 200]
+    pause = gw.app.config["QBO_THROTTLE_PAUSE_SECONDS"]
+    gap = datetime.fromisoformat(queries[1]["time"]) - datetime.fromisoformat(queries[0]["time"])
+    assert gap.total_seconds() >= pause
+    [event] = gw.events()
+    assert event.status == EventStatus.SYNCED
+
+
+def test_an_expired_salesforce_session_is_refreshed_and_the_write_retried_once(gw):
+    gw.platforms.settings(
+        "sf",
+        fail_next=[
+            {
+                "match": "/sobjects/Account/QBO_Id__c/",
+                "status": 401,
+                "times": 1,
+                "body": "INVALID_SESSION_ID",
+            }
+        ],
+    )
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
+    assert len(gw.platforms.calls("sf", "auth")) == 1
+    assert gw.events()[0].status == EventStatus.SYNCED
+
+
+def test_a_locked_row_fails_retryably_and_the_sweeper_retries_it(gw):
+    gw.platforms.settings(
+        "sf",
+        fail_next=[
+            {
+                "match": "/sobjects/Account/QBO_Id__c/",
+                "status": 400,
+                "times": 1,
+                "body": "UNABLE_TO_LOCK_ROW",
+            }
+        ],
+    )
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
+    [event] = gw.events()
+    assert event.status == EventStatus.SYNCED
+    assert event.attempts == 2
+
+
+def test_a_permanent_salesforce_error_waits_for_a_person_with_the_api_message(gw):
+    gw.platforms.settings(
+        "sf",
+        fail_next=[
+            {
+                "match": "/sobjects/Account/QBO_Id__c/",
+                "status": 400,
+                "times": 1,
+                "body": "INVALID_FIELD",
+                "message": "No such column 'Foo' on sobject of type Account",
+            }
+        ],
+    )
+    gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    [event] = gw.events()
+    assert event.status == EventStatus.FAILED
+    assert event.retryable is False
+    assert "INVALID_FIELD" in event.reason and "No such column" in event.reason
+
+
+def test_redis_stopped_while_webhooks_arrive(gw, make_app, database_url, live_gateway):
+    private = PrivateRedis().start()
+    outage = make_app(database_url, private.url)
+    live_gateway.app = outage
+    try:
+        with outage.app_context():
+            private.stop()
+            customer = gw.customer(DisplayName="Acme Ltd")
+            gw.platforms.wait_webhooks_delivered()
+            [event] = gw.events()
+            assert event.status == EventStatus.PENDING  # stored, answered 200, waiting
+            assert gw.platforms.webhooks()["deliveries"][-1]["status"] == 200
+            private.start()
+            settle(outage, gw.platforms.wait_webhooks_delivered)
+            assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
+            assert gw.events()[0].status == EventStatus.SYNCED
+    finally:
+        private.stop()
+        live_gateway.app = gw.app
+
+
+def test_a_worker_killed_mid_job_creates_nothing_twice(
+    gw, tmp_path, fakes, database_url, redis_url
+):
+    env = environment(
+        gateway_settings(fakes, database_url, redis_url), REQUESTS_CA_BUNDLE=fakes.ca_bundle
+    )
+    first = worker(env, tmp_path / "worker1.log")
+    try:
+        first.wait_for_output("Listening on", 30)
+        gw.platforms.settings("sf", latency_ms=1500)  # the write is in flight when we kill
+        customer = gw.customer(DisplayName="Acme Ltd")
+        gw.platforms.wait_webhooks_delivered()
+        # describe, then the match query, then the upsert: kill while the upsert is in flight
+        deadline = time.monotonic() + 20
+        while len(gw.platforms.calls("sf", "read")) < 2:
+            assert time.monotonic() < deadline, first.output()[-2000:]
+            time.sleep(0.05)
+        time.sleep(0.5)
+        first.kill_with_children()  # worker and work-horse, no goodbye
+        first.wait(10)
+    finally:
+        first.stop()
+    time.sleep(1.5)  # the fake finishes the write its caller no longer waits for
+    gw.platforms.settings("sf", latency_ms=0)
+    assert len(gw.accounts()) == 1  # written to Salesforce ...
+    assert [e.status for e in gw.events()] == [EventStatus.PROCESSING]  # ... but not recorded
+    assert gw.links() == []
+
+    second = worker(env, tmp_path / "worker2.log")  # its sweeper finds the orphaned event
+    try:
+        deadline = time.monotonic() + 30
+        while gw.events()[0].status != EventStatus.SYNCED:
+            assert time.monotonic() < deadline, second.output()[-3000:]
+            time.sleep(0.2)
+    finally:
+        second.stop()
+    assert len(gw.accounts()) == 1
+    assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
+
+
+def test_embedded_mode_syncs_with_sqlite_and_no_redis(tmp_path, fakes, live_gateway, make_app):
+    app = make_app(f"sqlite:///{tmp_path / 'embedded.sqlite3'}", None)
+    with app.app_context():
+        upgrade()
+        live_gateway.app = app
+        try:
+            gw = connect(app, app.test_cli_runner(), fakes)
+            customer = gw.customer(DisplayName="Embedded Co", BillAddr={"City": "York"})
+            deadline = time.monotonic() + 20
+            while True:
+                events = gw.events()
+                if events and events[0].status == EventStatus.SYNCED:
+                    break
+                assert time.monotonic() < deadline, [(e.status, e.reason) for e in events]
+                time.sleep(0.1)
+            account = gw.account(customer["Id"])
+            assert (account["Name"], account["BillingCity"]) == ("Embedded Co", "York")
+            assert app.test_client().get("/readyz").json == {
+                "database": "ok",
+                "redis": "not configured",
+            }
+        finally:
+            live_gateway.app = None
