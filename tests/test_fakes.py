@@ -48,8 +48,10 @@ CLIENT = HTTPBasicAuth("client-id", "client-secret")
 def vector(name: str) -> dict:
     path = SHARED / "vectors" / "qbo-entities" / name
     if not path.is_file():
-        pytest.fail(f"reference vector {path} is missing: these tests compare the fakes with "
-                    f"the real bodies kept in the shared/ folder beside the repository")
+        pytest.fail(
+            f"reference vector {path} is missing: these tests compare the fakes with "
+            f"the real bodies kept in the shared/ folder beside the repository"
+        )
     return json.loads(path.read_text())
 
 
@@ -127,8 +129,7 @@ class Qbo:
         return self.http.get(f"{self.base}/{path}", params=params, headers=self.headers)
 
     def post(self, path: str, body=None, **params) -> requests.Response:
-        return self.http.post(f"{self.base}/{path}", json=body, params=params,
-                              headers=self.headers)
+        return self.http.post(f"{self.base}/{path}", json=body, params=params, headers=self.headers)
 
     def query(self, text: str) -> requests.Response:
         return self.get("query", query=text, minorversion=75)
@@ -140,8 +141,11 @@ class Qbo:
 
 
 def qbo_token(http, fakes, refresh_token: str) -> dict:
-    resp = http.post(fakes.quickbooks_token_url, auth=CLIENT,
-                     data={"grant_type": "refresh_token", "refresh_token": refresh_token})
+    resp = http.post(
+        fakes.quickbooks_token_url,
+        auth=CLIENT,
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -154,9 +158,15 @@ def qbo(fakes, client, http) -> Qbo:
 
 
 def sf_token(http, fakes, refresh_token: str) -> dict:
-    resp = http.post(fakes.salesforce_url + "/services/oauth2/token",
-                     data={"grant_type": "refresh_token", "refresh_token": refresh_token,
-                           "client_id": "client-id", "client_secret": "client-secret"})
+    resp = http.post(
+        fakes.salesforce_url + "/services/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": "client-id",
+            "client_secret": "client-secret",
+        },
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -173,8 +183,12 @@ def sf_session(fakes):
 def connect_sf(http, fakes, client, sf_session, org=None) -> Salesforce:
     org = org or client.sf_create_org()
     token = sf_token(http, fakes, org["refresh_token"])
-    return Salesforce(instance_url=token["instance_url"], session_id=token["access_token"],
-                      version="59.0", session=sf_session)
+    return Salesforce(
+        instance_url=token["instance_url"],
+        session_id=token["access_token"],
+        version="59.0",
+        session=sf_session,
+    )
 
 
 @pytest.fixture
@@ -192,58 +206,90 @@ def events_of(receiver: Receiver) -> list[dict]:
 
 # --- QuickBooks: OAuth --------------------------------------------------------------------
 
+
 def test_qbo_refresh_rotates_and_the_old_token_is_invalid_grant(fakes, client):
     refresh = client.qbo_create_company()["refresh_token"]
     session = OAuth2Session("client-id")
-    token = session.refresh_token(fakes.quickbooks_token_url, refresh_token=refresh,
-                                  auth=CLIENT, verify=fakes.ca_bundle)
+    token = session.refresh_token(
+        fakes.quickbooks_token_url, refresh_token=refresh, auth=CLIENT, verify=fakes.ca_bundle
+    )
     assert token["token_type"] == "bearer" and token["expires_in"] == 3600
     assert token["x_refresh_token_expires_in"] == 8726400
     assert len(token["access_token"]) > 900  # Intuit's are about 1 KB
     assert token["refresh_token"] != refresh
     with pytest.raises(InvalidGrantError):
-        session.refresh_token(fakes.quickbooks_token_url, refresh_token=refresh, auth=CLIENT,
-                              verify=fakes.ca_bundle)
+        session.refresh_token(
+            fakes.quickbooks_token_url, refresh_token=refresh, auth=CLIENT, verify=fakes.ca_bundle
+        )
 
     client.settings("quickbooks", rotate_refresh_tokens=False)
-    again = session.refresh_token(fakes.quickbooks_token_url,
-                                  refresh_token=token["refresh_token"], auth=CLIENT,
-                                  verify=fakes.ca_bundle)
+    again = session.refresh_token(
+        fakes.quickbooks_token_url,
+        refresh_token=token["refresh_token"],
+        auth=CLIENT,
+        verify=fakes.ca_bundle,
+    )
     assert again["refresh_token"] == token["refresh_token"]
 
 
 def test_qbo_invalid_grant_body_and_client_secret_post(fakes, http):
-    resp = http.post(fakes.quickbooks_token_url, data={
-        "grant_type": "refresh_token", "refresh_token": "nope", "client_id": "id",
-        "client_secret": "secret"})
+    resp = http.post(
+        fakes.quickbooks_token_url,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": "nope",
+            "client_id": "id",
+            "client_secret": "secret",
+        },
+    )
     assert resp.status_code == 400
-    assert resp.json() == {"error": "invalid_grant",
-                           "error_description": "Incorrect or invalid refresh token"}
+    assert resp.json() == {
+        "error": "invalid_grant",
+        "error_description": "Incorrect or invalid refresh token",
+    }
     assert resp.headers["intuit_tid"]
 
 
 def test_qbo_authorization_code_flow(fakes, http):
     redirect = "http://127.0.0.1:5055/oauth/quickbooks/callback"
-    page = http.get(fakes.quickbooks_auth_url, params={
-        "client_id": "client-id", "redirect_uri": redirect, "response_type": "code",
-        "scope": "com.intuit.quickbooks.accounting", "state": "xyz"})
+    page = http.get(
+        fakes.quickbooks_auth_url,
+        params={
+            "client_id": "client-id",
+            "redirect_uri": redirect,
+            "response_type": "code",
+            "scope": "com.intuit.quickbooks.accounting",
+            "state": "xyz",
+        },
+    )
     assert page.status_code == 200 and 'id="authorize"' in page.text
-    consent = http.post(fakes.quickbooks_auth_url, allow_redirects=False, data={
-        "client_id": "client-id", "redirect_uri": redirect, "state": "xyz",
-        "scope": "com.intuit.quickbooks.accounting", "realmId": "new", "decision": "allow"})
+    consent = http.post(
+        fakes.quickbooks_auth_url,
+        allow_redirects=False,
+        data={
+            "client_id": "client-id",
+            "redirect_uri": redirect,
+            "state": "xyz",
+            "scope": "com.intuit.quickbooks.accounting",
+            "realmId": "new",
+            "decision": "allow",
+        },
+    )
     assert consent.status_code == 302
     location = urlparse(consent.headers["Location"])
     params = {k: v[0] for k, v in parse_qs(location.query).items()}
     assert location.path == "/oauth/quickbooks/callback" and params["state"] == "xyz"
 
     session = OAuth2Session("client-id", redirect_uri=redirect)
-    token = session.fetch_token(fakes.quickbooks_token_url, code=params["code"], auth=CLIENT,
-                                verify=fakes.ca_bundle)
+    token = session.fetch_token(
+        fakes.quickbooks_token_url, code=params["code"], auth=CLIENT, verify=fakes.ca_bundle
+    )
     api = Qbo(http, fakes.quickbooks_url, params["realmId"], token["access_token"])
     assert api.get(f"companyinfo/{params['realmId']}").json()["CompanyInfo"]["Id"] == "1"
     with pytest.raises(InvalidGrantError):  # codes are single-use
-        session.fetch_token(fakes.quickbooks_token_url, code=params["code"], auth=CLIENT,
-                            verify=fakes.ca_bundle)
+        session.fetch_token(
+            fakes.quickbooks_token_url, code=params["code"], auth=CLIENT, verify=fakes.ca_bundle
+        )
 
 
 def test_qbo_expired_token_and_other_realm_get_401(fakes, client, http, qbo):
@@ -264,28 +310,42 @@ def test_qbo_expired_token_and_other_realm_get_401(fakes, client, http, qbo):
 
 # --- QuickBooks: API ----------------------------------------------------------------------
 
+
 def test_qbo_customer_bodies_match_the_real_ones(qbo):
     read_vec = vector("customer.read-response.ledgersync.json")
     update_vec = vector("customer.update-response.ledgersync.json")
     query_vec = vector("customer.query-response.ledgersync.json")
-    created = qbo.create("Customer", {"DisplayName": "Sample Customer",
-                                      "PrimaryEmailAddr": {"Address": "test@example.com"},
-                                      "DefaultTaxCodeRef": {"value": "2"}})
+    created = qbo.create(
+        "Customer",
+        {
+            "DisplayName": "Sample Customer",
+            "PrimaryEmailAddr": {"Address": "test@example.com"},
+            "DefaultTaxCodeRef": {"value": "2"},
+        },
+    )
     read = qbo.get(f"customer/{created['Id']}", minorversion=75)
     assert set(read.json()) - {"time"} == set(read_vec)
     assert set(read.json()["Customer"]) == set(read_vec["Customer"])
     assert read.json()["Customer"]["SyncToken"] == "0"
     assert read.json()["Customer"]["domain"] == "QBO"
 
-    updated = qbo.post("customer", {"Id": created["Id"], "SyncToken": "0", "sparse": True,
-                                    "PrintOnCheckName": "Sample Customer"})
+    updated = qbo.post(
+        "customer",
+        {
+            "Id": created["Id"],
+            "SyncToken": "0",
+            "sparse": True,
+            "PrintOnCheckName": "Sample Customer",
+        },
+    )
     assert set(updated.json()["Customer"]) == set(update_vec["Customer"])
     assert updated.json()["Customer"]["SyncToken"] == "1"
 
     queried = qbo.query("SELECT * FROM Customer").json()
     assert set(query_vec["QueryResponse"]) <= set(queried["QueryResponse"])
-    assert set(queried["QueryResponse"]["Customer"][0]) == \
-        set(query_vec["QueryResponse"]["Customer"][0])
+    assert set(queried["QueryResponse"]["Customer"][0]) == set(
+        query_vec["QueryResponse"]["Customer"][0]
+    )
     assert read.headers["intuit_tid"] != updated.headers["intuit_tid"]
 
 
@@ -293,10 +353,21 @@ def test_qbo_invoice_body_matches_the_real_one(qbo):
     invoice_vec = vector("invoice.read-response.ledgersync.json")["Invoice"]
     customer = qbo.create("Customer", {"DisplayName": "Lola"})
     item = qbo.create("Item", {"Name": "Services"})
-    invoice = qbo.create("Invoice", {
-        "CustomerRef": {"value": customer["Id"]}, "PrivateNote": "Memo 1",
-        "Line": [{"Amount": 1.5, "DetailType": "SalesItemLineDetail", "Description": "Test",
-                  "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}}}]})
+    invoice = qbo.create(
+        "Invoice",
+        {
+            "CustomerRef": {"value": customer["Id"]},
+            "PrivateNote": "Memo 1",
+            "Line": [
+                {
+                    "Amount": 1.5,
+                    "DetailType": "SalesItemLineDetail",
+                    "Description": "Test",
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
+                }
+            ],
+        },
+    )
     assert set(invoice) == set(invoice_vec)
     assert invoice["TotalAmt"] == 1.5 and invoice["Balance"] == 1.5
     assert invoice["CustomerRef"] == {"value": customer["Id"], "name": "Lola"}
@@ -305,10 +376,17 @@ def test_qbo_invoice_body_matches_the_real_one(qbo):
 
 def test_qbo_stale_sync_token_and_duplicate_name(qbo):
     customer = qbo.create("Customer", {"DisplayName": "Acme"})
-    assert qbo.post("customer", {"Id": customer["Id"], "SyncToken": "0", "sparse": True,
-                                 "CompanyName": "Acme Inc"}).status_code == 200
-    stale = qbo.post("customer", {"Id": customer["Id"], "SyncToken": "0", "sparse": True,
-                                  "CompanyName": "Acme Ltd"})
+    assert (
+        qbo.post(
+            "customer",
+            {"Id": customer["Id"], "SyncToken": "0", "sparse": True, "CompanyName": "Acme Inc"},
+        ).status_code
+        == 200
+    )
+    stale = qbo.post(
+        "customer",
+        {"Id": customer["Id"], "SyncToken": "0", "sparse": True, "CompanyName": "Acme Ltd"},
+    )
     assert stale.status_code == 400
     error = stale.json()["Fault"]["Error"][0]
     assert stale.json()["Fault"]["type"] == "ValidationFault"
@@ -318,24 +396,33 @@ def test_qbo_stale_sync_token_and_duplicate_name(qbo):
     assert duplicate.status_code == 400
     assert duplicate.json()["Fault"]["Error"][0]["code"] == "6240"
     # Customers, vendors and employees share one namespace of display names.
-    assert qbo.post("vendor", {"DisplayName": "Acme"}).json()["Fault"]["Error"][0]["code"] \
-        == "6240"
+    assert qbo.post("vendor", {"DisplayName": "Acme"}).json()["Fault"]["Error"][0]["code"] == "6240"
     missing = qbo.get("customer/999")
     assert missing.status_code == 400 and missing.json()["Fault"]["Error"][0]["code"] == "610"
 
 
 def test_qbo_sparse_and_full_updates(qbo):
-    customer = qbo.create("Customer", {"DisplayName": "Acme", "CompanyName": "Acme Inc",
-                                       "PrimaryEmailAddr": {"Address": "a@acme.test"}})
-    sparse = qbo.post("customer", {"Id": customer["Id"], "SyncToken": "0", "sparse": True,
-                                   "CompanyName": "Acme Ltd"}).json()["Customer"]
+    customer = qbo.create(
+        "Customer",
+        {
+            "DisplayName": "Acme",
+            "CompanyName": "Acme Inc",
+            "PrimaryEmailAddr": {"Address": "a@acme.test"},
+        },
+    )
+    sparse = qbo.post(
+        "customer",
+        {"Id": customer["Id"], "SyncToken": "0", "sparse": True, "CompanyName": "Acme Ltd"},
+    ).json()["Customer"]
     assert sparse["PrimaryEmailAddr"] == {"Address": "a@acme.test"}
     assert sparse["CompanyName"] == "Acme Ltd"
-    cleared = qbo.post("customer", {"Id": customer["Id"], "SyncToken": "1", "sparse": True,
-                                    "CompanyName": None}).json()["Customer"]
+    cleared = qbo.post(
+        "customer", {"Id": customer["Id"], "SyncToken": "1", "sparse": True, "CompanyName": None}
+    ).json()["Customer"]
     assert "CompanyName" not in cleared
-    full = qbo.post("customer", {"Id": customer["Id"], "SyncToken": "2",
-                                 "DisplayName": "Acme"}).json()["Customer"]
+    full = qbo.post(
+        "customer", {"Id": customer["Id"], "SyncToken": "2", "DisplayName": "Acme"}
+    ).json()["Customer"]
     assert "PrimaryEmailAddr" not in full and "CompanyName" not in full
     unknown = qbo.post("customer", {"DisplayName": "X", "Colour": "red"})
     assert unknown.json()["Fault"]["Error"][0]["code"] == "2010"
@@ -343,16 +430,18 @@ def test_qbo_sparse_and_full_updates(qbo):
 
 def test_qbo_inactive_records_get_the_suffix_and_leave_queries(qbo):
     customer = qbo.create("Customer", {"DisplayName": "Acme"})
-    inactive = qbo.post("customer", {"Id": customer["Id"], "SyncToken": "0", "sparse": True,
-                                     "Active": False}).json()["Customer"]
+    inactive = qbo.post(
+        "customer", {"Id": customer["Id"], "SyncToken": "0", "sparse": True, "Active": False}
+    ).json()["Customer"]
     assert inactive["DisplayName"] == "Acme (deleted)"
     by_id = f"SELECT * FROM Customer WHERE Id IN ('{customer['Id']}')"
     assert qbo.query(by_id).json()["QueryResponse"] == {}
     both = qbo.query(by_id + " AND Active IN (true, false) MAXRESULTS 1000").json()
     assert both["QueryResponse"]["Customer"][0]["Active"] is False
     qbo.create("Customer", {"DisplayName": "Acme"})  # the name is free again
-    clash = qbo.post("customer", {"Id": customer["Id"], "SyncToken": "1", "sparse": True,
-                                  "Active": True})
+    clash = qbo.post(
+        "customer", {"Id": customer["Id"], "SyncToken": "1", "sparse": True, "Active": True}
+    )
     assert clash.json()["Fault"]["Error"][0]["code"] == "6240"
 
 
@@ -365,27 +454,45 @@ def test_qbo_query_grammar(qbo):
         assert resp.status_code == 200, resp.text
         return [c["DisplayName"] for c in resp.json()["QueryResponse"].get("Customer", [])]
 
-    assert names("select * from Customer where DisplayName IN ('Beta', 'gamma')") == \
-        ["Beta", "Gamma"]
-    assert names("SELECT * FROM Customer WHERE DisplayName LIKE 'Al%' ORDERBY DisplayName") \
-        == ["Albert", "Alpha"]
+    assert names("select * from Customer where DisplayName IN ('Beta', 'gamma')") == [
+        "Beta",
+        "Gamma",
+    ]
+    assert names("SELECT * FROM Customer WHERE DisplayName LIKE 'Al%' ORDERBY DisplayName") == [
+        "Albert",
+        "Alpha",
+    ]
     assert names("SELECT * FROM Customer WHERE DisplayName = 'O\\'Brien'") == ["O'Brien"]
-    page = qbo.query("SELECT * FROM Customer ORDERBY DisplayName DESC STARTPOSITION 2 "
-                     "MAXRESULTS 2").json()["QueryResponse"]
+    page = qbo.query(
+        "SELECT * FROM Customer ORDERBY DisplayName DESC STARTPOSITION 2 MAXRESULTS 2"
+    ).json()["QueryResponse"]
     assert [c["DisplayName"] for c in page["Customer"]] == ["Gamma", "Beta"]
     assert (page["startPosition"], page["maxResults"]) == (2, 2)
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
-    assert len(names(f"SELECT * FROM Customer WHERE MetaData.LastUpdatedTime > '{past}' "
-                     "AND Active = true")) == 5
+    assert (
+        len(
+            names(
+                f"SELECT * FROM Customer WHERE MetaData.LastUpdatedTime > '{past}' "
+                "AND Active = true"
+            )
+        )
+        == 5
+    )
     count = qbo.query("SELECT COUNT(*) FROM Customer").json()["QueryResponse"]
     assert count == {"totalCount": 5}
     empty = qbo.query("SELECT * FROM Customer WHERE DisplayName = 'Nobody'").json()
     assert set(empty) == {"QueryResponse", "time"} and empty["QueryResponse"] == {}
-    posted = qbo.http.post(f"{qbo.base}/query", data="SELECT * FROM Customer MAXRESULTS 1",
-                           headers={**qbo.headers, "Content-Type": "application/text"})
+    posted = qbo.http.post(
+        f"{qbo.base}/query",
+        data="SELECT * FROM Customer MAXRESULTS 1",
+        headers={**qbo.headers, "Content-Type": "application/text"},
+    )
     assert posted.json()["QueryResponse"]["maxResults"] == 1
-    for bad in ("SELECT * FROM Customer WHERE", "SELECT * FROM Customer WHERE Id = '1' OR "
-                "Id = '2'", "SELECT * FORM Customer"):
+    for bad in (
+        "SELECT * FROM Customer WHERE",
+        "SELECT * FROM Customer WHERE Id = '1' OR Id = '2'",
+        "SELECT * FORM Customer",
+    ):
         resp = qbo.query(bad)
         assert resp.status_code == 400
         assert resp.json()["Fault"]["Error"][0]["code"] == "4000", bad
@@ -410,9 +517,13 @@ def test_qbo_void_delete_and_cdc(qbo):
     assert qbo.get(f"customer/{customer['Id']}").json()["Customer"]["Balance"] == 80
     by_customer = qbo.query(f"SELECT * FROM Invoice WHERE CustomerRef = '{customer['Id']}'")
     assert by_customer.json()["QueryResponse"]["maxResults"] == 2
-    bad_line = qbo.post("invoice", {"CustomerRef": {"value": customer["Id"]},
-                                    "Line": [{"Amount": "lots", "DetailType":
-                                              "SalesItemLineDetail"}]})
+    bad_line = qbo.post(
+        "invoice",
+        {
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [{"Amount": "lots", "DetailType": "SalesItemLineDetail"}],
+        },
+    )
     assert bad_line.status_code == 400 and "Fault" in bad_line.json()
 
     voided = qbo.post("invoice", {"Id": first["Id"], "SyncToken": "0"}, operation="void")
@@ -422,8 +533,12 @@ def test_qbo_void_delete_and_cdc(qbo):
     assert deleted.json()["Invoice"]["status"] == "Deleted"
     assert qbo.get(f"invoice/{second['Id']}").json()["Fault"]["Error"][0]["code"] == "610"
     payment = qbo.create("Payment", {"CustomerRef": {"value": customer["Id"]}, "TotalAmt": 5})
-    void_payment = qbo.post("payment", {"Id": payment["Id"], "SyncToken": "0", "sparse": True},
-                            operation="update", include="void")
+    void_payment = qbo.post(
+        "payment",
+        {"Id": payment["Id"], "SyncToken": "0", "sparse": True},
+        operation="update",
+        include="void",
+    )
     assert void_payment.json()["Payment"]["TotalAmt"] == 0
 
     since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
@@ -431,8 +546,7 @@ def test_qbo_void_delete_and_cdc(qbo):
     shape = vector("cdc-response.shape.python-quickbooks-test.json")
     assert set(cdc) == set(shape)
     responses = cdc["CDCResponse"][0]["QueryResponse"]
-    assert [set(r) for r in responses] == [set(r) for r in
-                                           shape["CDCResponse"][0]["QueryResponse"]]
+    assert [set(r) for r in responses] == [set(r) for r in shape["CDCResponse"][0]["QueryResponse"]]
     invoices = {i["Id"]: i for i in responses[1]["Invoice"]}
     assert invoices[second["Id"]]["status"] == "Deleted"
     assert invoices[first["Id"]]["PrivateNote"] == "Voided"
@@ -440,12 +554,25 @@ def test_qbo_void_delete_and_cdc(qbo):
 
 def test_qbo_batch(qbo):
     customer = qbo.create("Customer", {"DisplayName": "Batchy"})
-    resp = qbo.post("batch", {"BatchItemRequest": [
-        {"bId": "1", "operation": "create", "Customer": {"DisplayName": "New One"}},
-        {"bId": "2", "operation": "update",
-         "Customer": {"Id": customer["Id"], "SyncToken": "7", "sparse": True, "Notes": "x"}},
-        {"bId": "3", "Query": "SELECT * FROM Customer WHERE DisplayName = 'Batchy'"},
-    ]})
+    resp = qbo.post(
+        "batch",
+        {
+            "BatchItemRequest": [
+                {"bId": "1", "operation": "create", "Customer": {"DisplayName": "New One"}},
+                {
+                    "bId": "2",
+                    "operation": "update",
+                    "Customer": {
+                        "Id": customer["Id"],
+                        "SyncToken": "7",
+                        "sparse": True,
+                        "Notes": "x",
+                    },
+                },
+                {"bId": "3", "Query": "SELECT * FROM Customer WHERE DisplayName = 'Batchy'"},
+            ]
+        },
+    )
     items = {i["bId"]: i for i in resp.json()["BatchItemResponse"]}
     assert items["1"]["Customer"]["DisplayName"] == "New One"
     assert items["2"]["Fault"]["Error"][0]["code"] == "5010"
@@ -466,21 +593,31 @@ def test_qbo_throttles_per_minute(qbo, client):
 
 def test_qbo_concurrency_limit(fakes, client, http):
     company = client.qbo_create_company()
-    api = Qbo(http, fakes.quickbooks_url, company["realmId"],
-              qbo_token(http, fakes, company["refresh_token"])["access_token"])
+    api = Qbo(
+        http,
+        fakes.quickbooks_url,
+        company["realmId"],
+        qbo_token(http, fakes, company["refresh_token"])["access_token"],
+    )
     client.settings("quickbooks", max_concurrent=2, latency_ms=500)
     with ThreadPoolExecutor(5) as pool:
-        statuses = list(pool.map(lambda _: requests.get(
-            f"{api.base}/companyinfo/1", headers=api.headers, verify=fakes.ca_bundle
-        ).status_code, range(5)))
+        statuses = list(
+            pool.map(
+                lambda _: requests.get(
+                    f"{api.base}/companyinfo/1", headers=api.headers, verify=fakes.ca_bundle
+                ).status_code,
+                range(5),
+            )
+        )
     assert statuses.count(429) >= 1 and statuses.count(200) >= 2
 
 
 @pytest.mark.parametrize("style", ["fault", "xml", "fault-in-200", "lowercase"])
 def test_qbo_fail_next_body_styles(qbo, client, style):
     qbo.create("Customer", {"DisplayName": "Acme"})
-    client.settings("quickbooks", fail_next=[
-        {"match": r"/customer/", "status": 429, "times": 2, "body": style}])
+    client.settings(
+        "quickbooks", fail_next=[{"match": r"/customer/", "status": 429, "times": 2, "body": style}]
+    )
     for _ in range(2):
         resp = qbo.get("customer/1")
         if style == "xml":
@@ -498,10 +635,12 @@ def test_qbo_fail_next_body_styles(qbo, client, style):
         else:
             assert resp.status_code == 429
             assert resp.json()["Fault"]["Error"][0]["Message"].startswith(
-                "message=ThrottleExceeded")
+                "message=ThrottleExceeded"
+            )
     assert qbo.get("customer/1").json()["Customer"]["DisplayName"] == "Acme"
-    assert [c["status"] for c in client.calls("quickbooks") if "/customer/" in c["path"]] == \
-        ([200, 200, 200] if style == "fault-in-200" else [429, 429, 200])
+    assert [c["status"] for c in client.calls("quickbooks") if "/customer/" in c["path"]] == (
+        [200, 200, 200] if style == "fault-in-200" else [429, 429, 200]
+    )
 
 
 def test_qbo_random_errors_and_bad_settings(qbo, client):
@@ -531,11 +670,19 @@ def test_qbo_calls_log(fakes, qbo, client):
 
 # --- QuickBooks: webhooks -----------------------------------------------------------------
 
+
 def test_qbo_webhooks_cloudevents_are_signed_and_aggregated(qbo, client, receiver):
     client.settings("quickbooks", webhook_batch_ms=500)
     customer = client.qbo_edit(qbo.realm, "Customer", {"DisplayName": "Acme"})
-    qbo.post("customer", {"Id": customer["Id"], "SyncToken": customer["SyncToken"],
-                          "sparse": True, "Notes": "api write"})
+    qbo.post(
+        "customer",
+        {
+            "Id": customer["Id"],
+            "SyncToken": customer["SyncToken"],
+            "sparse": True,
+            "Notes": "api write",
+        },
+    )
     snapshot = client.wait_webhooks_delivered()
     assert all(d["delivered"] for d in snapshot["deliveries"])
     posts = receiver.bodies("/webhooks/quickbooks")
@@ -546,8 +693,17 @@ def test_qbo_webhooks_cloudevents_are_signed_and_aggregated(qbo, client, receive
     events = json.loads(raw)
     assert [e["type"] for e in events] == ["qbo.customer.created.v1", "qbo.customer.updated.v1"]
     first = events[0]
-    assert set(first) == {"specversion", "id", "source", "type", "datacontenttype", "time",
-                          "intuitentityid", "intuitaccountid", "data"}
+    assert set(first) == {
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "datacontenttype",
+        "time",
+        "intuitentityid",
+        "intuitaccountid",
+        "data",
+    }
     assert (first["intuitaccountid"], first["intuitentityid"]) == (qbo.realm, customer["Id"])
     assert first["source"].startswith("intuit.") and first["time"].endswith("Z")
 
@@ -566,8 +722,11 @@ def test_qbo_webhooks_classic_format_and_merge(qbo, client, receiver):
         assert body["eventNotifications"][0]["realmId"] == qbo.realm
         entities += body["eventNotifications"][0]["dataChangeEvent"]["entities"]
     assert [e["operation"] for e in entities] == ["Create", "Create", "Merge"]
-    assert {k: entities[-1][k] for k in ("name", "id", "deletedId")} == \
-        {"name": "Customer", "id": keep["Id"], "deletedId": gone["Id"]}
+    assert {k: entities[-1][k] for k in ("name", "id", "deletedId")} == {
+        "name": "Customer",
+        "id": keep["Id"],
+        "deletedId": gone["Id"],
+    }
     merged_away = client.qbo_record(qbo.realm, "Customer", gone["Id"])
     assert merged_away["Active"] is False
 
@@ -583,7 +742,10 @@ def test_qbo_merge_cloudevent_and_void_delete_types(qbo, client, receiver):
     client.wait_webhooks_delivered()
     events = events_of(receiver)
     assert [e["type"] for e in events][-3:] == [
-        "qbo.customer.merged.v1", "qbo.invoice.voided.v1", "qbo.invoice.deleted.v1"]
+        "qbo.customer.merged.v1",
+        "qbo.invoice.voided.v1",
+        "qbo.invoice.deleted.v1",
+    ]
     merge = events[-3]
     assert merge["intuitentityid"] == keep["Id"] and merge["data"] == {"deletedid": gone["Id"]}
 
@@ -604,11 +766,12 @@ def test_qbo_webhooks_can_be_switched_off_and_verifier_changed(qbo, client, rece
     client.settings("quickbooks", webhooks_enabled=False)
     client.qbo_edit(qbo.realm, "Customer", {"DisplayName": "Silent"})
     assert client.wait_webhooks_delivered()["deliveries"] == []
-    client.settings("quickbooks", webhooks_enabled=True, verifier_token="rotated",
-                    webhook_batch_ms=20)
+    client.settings(
+        "quickbooks", webhooks_enabled=True, verifier_token="rotated", webhook_batch_ms=20
+    )
     client.qbo_edit(qbo.realm, "Customer", {"DisplayName": "Loud"})
     client.wait_webhooks_delivered()
-    (headers, raw), = receiver.bodies("/webhooks/quickbooks")
+    ((headers, raw),) = receiver.bodies("/webhooks/quickbooks")
     assert headers["Intuit-Signature"] == intuit_signature(raw, "rotated")
 
 
@@ -629,62 +792,99 @@ def test_qbo_control_api(qbo, client):
 
 # --- Salesforce: OAuth --------------------------------------------------------------------
 
+
 def test_sf_refresh_token_grant(fakes, client):
     org = client.sf_create_org()
     url = fakes.salesforce_url + "/services/oauth2/token"
     session = OAuth2Session("client-id", scope=["api", "refresh_token"])
-    token = session.refresh_token(url, refresh_token=org["refresh_token"], auth=CLIENT,
-                                  verify=fakes.ca_bundle)
+    token = session.refresh_token(
+        url, refresh_token=org["refresh_token"], auth=CLIENT, verify=fakes.ca_bundle
+    )
     assert token["instance_url"] == fakes.salesforce_url
     assert token["id"] == f"https://login.salesforce.com/id/{org['org_id']}/{org['user_id']}"
     assert token["token_type"] == "Bearer" and token["issued_at"].isdigit()
     assert token["refresh_token"] == org["refresh_token"]  # kept by the client: none came back
-    raw = requests.post(url, data={"grant_type": "refresh_token", "client_id": "client-id",
-                                   "refresh_token": org["refresh_token"]},
-                        verify=fakes.ca_bundle).json()
+    raw = requests.post(
+        url,
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "client-id",
+            "refresh_token": org["refresh_token"],
+        },
+        verify=fakes.ca_bundle,
+    ).json()
     assert "refresh_token" not in raw and "expires_in" not in raw
     with pytest.raises(InvalidGrantError) as bad:
-        session.refresh_token(url, refresh_token="5Aep-wrong", auth=CLIENT,
-                              verify=fakes.ca_bundle)
+        session.refresh_token(url, refresh_token="5Aep-wrong", auth=CLIENT, verify=fakes.ca_bundle)
     assert bad.value.description == "expired access/refresh token"
 
     client.settings("salesforce", rotate_refresh_tokens=True)
-    rotated = session.refresh_token(url, refresh_token=org["refresh_token"], auth=CLIENT,
-                                    verify=fakes.ca_bundle)
+    rotated = session.refresh_token(
+        url, refresh_token=org["refresh_token"], auth=CLIENT, verify=fakes.ca_bundle
+    )
     assert rotated["refresh_token"] != org["refresh_token"]
     with pytest.raises(InvalidGrantError):
-        session.refresh_token(url, refresh_token=org["refresh_token"], auth=CLIENT,
-                              verify=fakes.ca_bundle)
+        session.refresh_token(
+            url, refresh_token=org["refresh_token"], auth=CLIENT, verify=fakes.ca_bundle
+        )
 
 
 def test_sf_authorization_code_flow_with_pkce(fakes, client, http):
     client.sf_create_org()
     redirect = "http://127.0.0.1:5055/oauth/salesforce/callback"
     verifier = "v" * 50
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()
-                                         ).rstrip(b"=").decode()
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
     authorize = fakes.salesforce_url + "/services/oauth2/authorize"
-    assert http.get(authorize, params={"response_type": "code", "client_id": "client-id",
-                                       "redirect_uri": redirect}).status_code == 200
-    consent = http.post(authorize, allow_redirects=False, data={
-        "client_id": "client-id", "redirect_uri": redirect, "state": "s1",
-        "code_challenge": challenge, "code_challenge_method": "S256", "decision": "allow"})
+    assert (
+        http.get(
+            authorize,
+            params={"response_type": "code", "client_id": "client-id", "redirect_uri": redirect},
+        ).status_code
+        == 200
+    )
+    consent = http.post(
+        authorize,
+        allow_redirects=False,
+        data={
+            "client_id": "client-id",
+            "redirect_uri": redirect,
+            "state": "s1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "decision": "allow",
+        },
+    )
     params = parse_qs(urlparse(consent.headers["Location"]).query)
     assert consent.status_code == 302 and params["state"] == ["s1"]
-    token = http.post(fakes.salesforce_url + "/services/oauth2/token", data={
-        "grant_type": "authorization_code", "code": params["code"][0], "client_id": "client-id",
-        "client_secret": "client-secret", "redirect_uri": redirect, "code_verifier": verifier})
+    token = http.post(
+        fakes.salesforce_url + "/services/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"][0],
+            "client_id": "client-id",
+            "client_secret": "client-secret",
+            "redirect_uri": redirect,
+            "code_verifier": verifier,
+        },
+    )
     assert token.status_code == 200 and token.json()["refresh_token"].startswith("5Aep")
     assert token.json()["scope"] == "api refresh_token"
 
 
 # --- Salesforce: REST through simple-salesforce ---------------------------------------------
 
+
 def test_sf_upsert_by_external_id(sf, client):
     first = sf.Account.upsert("QBO_Id__c/123-1", {"Name": "Acme"}, raw_response=True)
     assert first.status_code == 201
-    assert first.json() == {"id": first.json()["id"], "success": True, "errors": [],
-                            "created": True}
+    assert first.json() == {
+        "id": first.json()["id"],
+        "success": True,
+        "errors": [],
+        "created": True,
+    }
     second = sf.Account.upsert("QBO_Id__c/123-1", {"Name": "Acme 2"}, raw_response=True)
     assert (second.status_code, second.json()["created"]) == (200, False)
     assert second.json()["id"] == first.json()["id"]
@@ -721,26 +921,43 @@ def test_sf_record_crud(sf):
 
 def test_sf_collections_upsert(sf, client):
     def upsert(records, all_or_none=False):
-        return sf.restful("composite/sobjects/Account/QBO_Id__c", method="PATCH",
-                          json={"allOrNone": all_or_none, "records": [
-                              {"attributes": {"type": "Account"}, **r} for r in records]})
+        return sf.restful(
+            "composite/sobjects/Account/QBO_Id__c",
+            method="PATCH",
+            json={
+                "allOrNone": all_or_none,
+                "records": [{"attributes": {"type": "Account"}, **r} for r in records],
+            },
+        )
 
     sf.Account.upsert("QBO_Id__c/9-1", {"Name": "Existing"})
-    results = upsert([{"Name": "One", "QBO_Id__c": "9-1"}, {"Name": "Two", "QBO_Id__c": "9-2"},
-                      {"QBO_Id__c": "9-3"}])
+    results = upsert(
+        [
+            {"Name": "One", "QBO_Id__c": "9-1"},
+            {"Name": "Two", "QBO_Id__c": "9-2"},
+            {"QBO_Id__c": "9-3"},
+        ]
+    )
     assert [(r["success"], r.get("created")) for r in results] == [
-        (True, False), (True, True), (False, None)]
+        (True, False),
+        (True, True),
+        (False, None),
+    ]
     assert results[2]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
     assert results[2]["errors"][0]["fields"] == ["Name"]
 
-    rolled = upsert([{"Name": "Fine", "QBO_Id__c": "9-4"}, {"Name": "x" * 300,
-                                                           "QBO_Id__c": "9-5"}], True)
+    rolled = upsert(
+        [{"Name": "Fine", "QBO_Id__c": "9-4"}, {"Name": "x" * 300, "QBO_Id__c": "9-5"}], True
+    )
     assert rolled[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
     assert rolled[1]["errors"][0]["statusCode"] == "STRING_TOO_LONG"
     assert {r["QBO_Id__c"] for r in client.sf_records("Account")} == {"9-1", "9-2"}
 
-    untyped = sf.restful("composite/sobjects/Account/QBO_Id__c", method="PATCH",
-                         json={"records": [{"Name": "No type", "QBO_Id__c": "9-6"}]})
+    untyped = sf.restful(
+        "composite/sobjects/Account/QBO_Id__c",
+        method="PATCH",
+        json={"records": [{"Name": "No type", "QBO_Id__c": "9-6"}]},
+    )
     assert untyped[0]["errors"][0]["statusCode"] == "INVALID_TYPE"
     with pytest.raises(SalesforceMalformedRequest) as too_many:
         upsert([{"Name": f"N{i}", "QBO_Id__c": f"x-{i}"} for i in range(201)])
@@ -749,8 +966,13 @@ def test_sf_collections_upsert(sf, client):
 
 def test_sf_query_all_follows_next_records_url(sf, client):
     client.settings("salesforce", query_page_size=3)
-    sf.restful("composite/sobjects", method="POST", json={"records": [
-        {"attributes": {"type": "Account"}, "Name": f"Acc {i}"} for i in range(8)]})
+    sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={
+            "records": [{"attributes": {"type": "Account"}, "Name": f"Acc {i}"} for i in range(8)]
+        },
+    )
     first = sf.query("SELECT Id, Name FROM Account ORDER BY Name")
     assert (first["totalSize"], first["done"], len(first["records"])) == (8, False, 3)
     assert first["nextRecordsUrl"].startswith("/services/data/v59.0/query/")
@@ -762,40 +984,58 @@ def test_sf_query_all_follows_next_records_url(sf, client):
 
 def test_sf_soql_grammar(sf):
     account = sf.Account.create({"Name": "Parent", "QBO_Id__c": "p-1"})["id"]
-    for name, stage, amount in (("Big", "Closed Won", 900), ("Small", "Prospecting", 10),
-                                ("Mid", "Closed Lost", None)):
-        sf.Opportunity.create({"Name": name, "StageName": stage, "CloseDate": "2024-06-30",
-                               "Amount": amount, "AccountId": account})
+    for name, stage, amount in (
+        ("Big", "Closed Won", 900),
+        ("Small", "Prospecting", 10),
+        ("Mid", "Closed Lost", None),
+    ):
+        sf.Opportunity.create(
+            {
+                "Name": name,
+                "StageName": stage,
+                "CloseDate": "2024-06-30",
+                "Amount": amount,
+                "AccountId": account,
+            }
+        )
 
     def names(where: str) -> list[str]:
         result = sf.query(f"SELECT Name FROM Opportunity WHERE {where} ORDER BY Name")
         return [r["Name"] for r in result["records"]]
 
-    assert names("Amount > 100 OR (StageName = 'Prospecting' AND Amount < 50)") == \
-        ["Big", "Small"]
+    assert names("Amount > 100 OR (StageName = 'Prospecting' AND Amount < 50)") == ["Big", "Small"]
     assert names("StageName IN ('Closed Won', 'Closed Lost')") == ["Big", "Mid"]
     assert names("StageName NOT IN ('Closed Won')") == ["Mid", "Small"]
     assert names("Name LIKE 's%'") == ["Small"]
     assert names("Amount = null") == ["Mid"]
     assert names("NOT Name = 'Big' AND CloseDate >= 2024-01-01") == ["Mid", "Small"]
-    page = sf.query("SELECT Name, Account.QBO_Id__c FROM Opportunity ORDER BY Amount DESC "
-                    "NULLS LAST LIMIT 2 OFFSET 1")
+    page = sf.query(
+        "SELECT Name, Account.QBO_Id__c FROM Opportunity ORDER BY Amount DESC "
+        "NULLS LAST LIMIT 2 OFFSET 1"
+    )
     assert [r["Name"] for r in page["records"]] == ["Small", "Mid"]
     nulls_first = sf.query("SELECT Name FROM Opportunity ORDER BY Amount")
     assert [r["Name"] for r in nulls_first["records"]] == ["Mid", "Small", "Big"]
     assert page["records"][0]["Account"]["QBO_Id__c"] == "p-1"
     assert sf.query("SELECT COUNT() FROM Opportunity WHERE IsDeleted = false")["totalSize"] == 3
-    assert names("SystemModstamp > 2020-01-01T00:00:00Z AND CloseDate = 2024-06-30") == \
-        ["Big", "Mid", "Small"]
-    sf.Opportunity.delete(sf.query("SELECT Id FROM Opportunity WHERE Name = 'Big'")
-                          ["records"][0]["Id"])
-    deleted = sf.query_all("SELECT Name, IsDeleted FROM Opportunity WHERE Name = 'Big'",
-                           include_deleted=True)["records"]
+    assert names("SystemModstamp > 2020-01-01T00:00:00Z AND CloseDate = 2024-06-30") == [
+        "Big",
+        "Mid",
+        "Small",
+    ]
+    sf.Opportunity.delete(
+        sf.query("SELECT Id FROM Opportunity WHERE Name = 'Big'")["records"][0]["Id"]
+    )
+    deleted = sf.query_all(
+        "SELECT Name, IsDeleted FROM Opportunity WHERE Name = 'Big'", include_deleted=True
+    )["records"]
     assert [(r["Name"], r["IsDeleted"]) for r in deleted] == [("Big", True)]
     assert names("Name = 'Big'") == []
-    for bad, code in (("SELECT Name FROM Opportunity WHERE", "MALFORMED_QUERY"),
-                      ("SELECT Nope__c FROM Opportunity", "INVALID_FIELD"),
-                      ("SELECT Id FROM Nothing", "INVALID_TYPE")):
+    for bad, code in (
+        ("SELECT Name FROM Opportunity WHERE", "MALFORMED_QUERY"),
+        ("SELECT Nope__c FROM Opportunity", "INVALID_FIELD"),
+        ("SELECT Id FROM Nothing", "INVALID_TYPE"),
+    ):
         with pytest.raises(SalesforceMalformedRequest) as err:
             sf.query(bad)
         assert err.value.content[0]["errorCode"] == code
@@ -807,15 +1047,25 @@ def test_sf_write_validation(sf, client):
         (lambda: sf.Opportunity.create({"Name": "No stage"}), "REQUIRED_FIELD_MISSING"),
         (lambda: sf.Account.create({"Name": "B", "QBO_Deleted__c": "yes"}), "JSON_PARSER_ERROR"),
         (lambda: sf.Account.create({"Name": "C", "QBO_Balance__c": "12"}), "JSON_PARSER_ERROR"),
-        (lambda: sf.Opportunity.create({"Name": "D", "StageName": "Prospecting",
-                                        "CloseDate": "30/06/2024"}), "JSON_PARSER_ERROR"),
+        (
+            lambda: sf.Opportunity.create(
+                {"Name": "D", "StageName": "Prospecting", "CloseDate": "30/06/2024"}
+            ),
+            "JSON_PARSER_ERROR",
+        ),
         (lambda: sf.Contact.create({"LastName": "E", "AccountId": "not-an-id"}), "MALFORMED_ID"),
-        (lambda: sf.Contact.create({"LastName": "F", "AccountId": "001000000000000AAA"}),
-         "INVALID_CROSS_REFERENCE_KEY"),
-        (lambda: sf.Account.create({"Name": "G", "CreatedDate": "2024-01-01T00:00:00Z"}),
-         "INVALID_FIELD_FOR_INSERT_UPDATE"),
-        (lambda: sf.Account.create({"Name": "H", "Email__c": "not an email"}),
-         "INVALID_EMAIL_ADDRESS"),
+        (
+            lambda: sf.Contact.create({"LastName": "F", "AccountId": "001000000000000AAA"}),
+            "INVALID_CROSS_REFERENCE_KEY",
+        ),
+        (
+            lambda: sf.Account.create({"Name": "G", "CreatedDate": "2024-01-01T00:00:00Z"}),
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+        ),
+        (
+            lambda: sf.Account.create({"Name": "H", "Email__c": "not an email"}),
+            "INVALID_EMAIL_ADDRESS",
+        ),
     ]
     for call, code in cases:
         with pytest.raises(SalesforceMalformedRequest) as err:
@@ -837,32 +1087,39 @@ def test_sf_expired_session_raises(fakes, client, http, sf_session):
     time.sleep(1.1)
     with pytest.raises(SalesforceExpiredSession) as expired:
         sf.query("SELECT Id FROM Account")
-    assert expired.value.content == [{"message": "Session expired or invalid",
-                                      "errorCode": "INVALID_SESSION_ID", "fields": []}]
+    assert expired.value.content == [
+        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID", "fields": []}
+    ]
 
 
 def test_sf_describe_limits_and_usage_header(sf):
     describe = sf.Account.describe()
-    assert (describe["name"], describe["keyPrefix"], describe["custom"]) == \
-        ("Account", "001", False)
+    assert (describe["name"], describe["keyPrefix"], describe["custom"]) == (
+        "Account",
+        "001",
+        False,
+    )
     qbo_id = next(f for f in describe["fields"] if f["name"] == "QBO_Id__c")
     assert qbo_id["externalId"] and qbo_id["unique"] and qbo_id["type"] == "string"
     assert qbo_id["length"] == 255
     name = next(f for f in describe["fields"] if f["name"] == "Name")
     assert name["nillable"] is False and name["createable"] is True
     prefixes = {o["name"]: o["keyPrefix"] for o in sf.describe()["sobjects"]}
-    assert prefixes == {"Account": "001", "Contact": "003", "Opportunity": "006",
-                        "Product2": "01t"}
+    assert prefixes == {"Account": "001", "Contact": "003", "Opportunity": "006", "Product2": "01t"}
     limits = sf.limits()["DailyApiRequests"]
     assert limits["Max"] == 15000 and limits["Remaining"] == 15000 - 3
     assert sf.api_usage["api-usage"].used == 3
 
 
 def test_sf_fail_next_error_arrays(sf, client):
-    client.settings("salesforce", fail_next=[
-        {"match": "/query", "status": 503},
-        {"match": "/sobjects/Account", "status": 400, "body": "UNABLE_TO_LOCK_ROW"},
-        {"match": "/limits", "status": 401}])
+    client.settings(
+        "salesforce",
+        fail_next=[
+            {"match": "/query", "status": 503},
+            {"match": "/sobjects/Account", "status": 400, "body": "UNABLE_TO_LOCK_ROW"},
+            {"match": "/limits", "status": 401},
+        ],
+    )
     with pytest.raises(SalesforceGeneralError) as unavailable:
         sf.query("SELECT Id FROM Account")
     assert unavailable.value.status == 503
@@ -888,8 +1145,9 @@ def test_sf_callouts_are_signed_and_batched(sf, client, receiver):
     for headers, raw in posts:
         timestamp = headers["X-Gateway-Timestamp"]
         assert abs(int(timestamp) - time.time()) < 60
-        expected = hmac.new(SECRET.encode(), timestamp.encode() + b"." + raw,
-                            hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            SECRET.encode(), timestamp.encode() + b"." + raw, hashlib.sha256
+        ).hexdigest()
         assert headers["X-Gateway-Signature"] == f"sha256={expected}"
         bodies.append(json.loads(raw))
     org_id = client.request("salesforce", "GET", "/_fake/org")["org_id"]
@@ -925,6 +1183,7 @@ def test_sf_control_api(client):
 
 # --- both ---------------------------------------------------------------------------------
 
+
 def test_reset_clears_both_fakes_but_keeps_the_gateway_url(fakes, client, receiver):
     client.qbo_create_company()
     client.sf_create_org()
@@ -943,10 +1202,25 @@ def test_reset_clears_both_fakes_but_keeps_the_gateway_url(fakes, client, receiv
 
 def test_cli_prints_one_json_line_and_stops_on_sigterm():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes", "--quickbooks-port", "0", "--salesforce-port",
-         "0", "--gateway-url", "http://127.0.0.1:9", "--verifier-token", "t",
-         "--callout-secret", "s"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes",
+            "--quickbooks-port",
+            "0",
+            "--salesforce-port",
+            "0",
+            "--gateway-url",
+            "http://127.0.0.1:9",
+            "--verifier-token",
+            "t",
+            "--callout-secret",
+            "s",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         ready = json.loads(proc.stdout.readline())
         assert set(ready) == {"ca_bundle", "quickbooks_url", "salesforce_url"}

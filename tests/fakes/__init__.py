@@ -44,8 +44,14 @@ __all__ = ["Fakes", "start_fakes"]
 
 
 class Fakes:
-    def __init__(self, gateway_url: str | None, verifier_token: str, callout_secret: str,
-                 quickbooks_port: int = 0, salesforce_port: int = 0) -> None:
+    def __init__(
+        self,
+        gateway_url: str | None,
+        verifier_token: str,
+        callout_secret: str,
+        quickbooks_port: int = 0,
+        salesforce_port: int = 0,
+    ) -> None:
         self._ca = ThrowawayCA()
         self.ca_bundle = self._ca.ca_bundle
         self.quickbooks = FakeQuickBooks(gateway_url, verifier_token)
@@ -98,8 +104,13 @@ class Fakes:
         self.stop()
 
 
-def start_fakes(gateway_url: str | None = None, verifier_token: str = "",
-                callout_secret: str = "", quickbooks_port: int = 0,
-                salesforce_port: int = 0) -> Fakes:
-    return Fakes(gateway_url, verifier_token, callout_secret, quickbooks_port,
-                 salesforce_port).start()
+def start_fakes(
+    gateway_url: str | None = None,
+    verifier_token: str = "",
+    callout_secret: str = "",
+    quickbooks_port: int = 0,
+    salesforce_port: int = 0,
+) -> Fakes:
+    return Fakes(
+        gateway_url, verifier_token, callout_secret, quickbooks_port, salesforce_port
+    ).start()

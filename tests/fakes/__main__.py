@@ -17,8 +17,11 @@ from . import start_fakes
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quickbooks-port", type=int, default=0)
     parser.add_argument("--salesforce-port", type=int, default=0)
     parser.add_argument("--gateway-url", default=None)
@@ -29,13 +32,24 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    fakes = start_fakes(gateway_url=args.gateway_url, verifier_token=args.verifier_token,
-                        callout_secret=args.callout_secret,
-                        quickbooks_port=args.quickbooks_port,
-                        salesforce_port=args.salesforce_port)
+    fakes = start_fakes(
+        gateway_url=args.gateway_url,
+        verifier_token=args.verifier_token,
+        callout_secret=args.callout_secret,
+        quickbooks_port=args.quickbooks_port,
+        salesforce_port=args.salesforce_port,
+    )
     try:
-        print(json.dumps({"ca_bundle": fakes.ca_bundle, "quickbooks_url": fakes.quickbooks_url,
-                          "salesforce_url": fakes.salesforce_url}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "ca_bundle": fakes.ca_bundle,
+                    "quickbooks_url": fakes.quickbooks_url,
+                    "salesforce_url": fakes.salesforce_url,
+                }
+            ),
+            flush=True,
+        )
         stop.wait()
     finally:
         fakes.stop()

@@ -1,9 +1,9 @@
 """A small wrapper over the fakes' HTTP control API, for tests.
 
-    client = FakesClient(fakes)            # or FakesClient({"quickbooks_url": ..., ...})
-    realm = client.qbo_create_company()["realmId"]
-    client.qbo_edit(realm, "Customer", {"DisplayName": "Acme"})
-    client.wait_webhooks_delivered()
+client = FakesClient(fakes)            # or FakesClient({"quickbooks_url": ..., ...})
+realm = client.qbo_create_company()["realmId"]
+client.qbo_edit(realm, "Customer", {"DisplayName": "Acme"})
+client.wait_webhooks_delivered()
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class FakesClient:
         self.urls = {"quickbooks": get("quickbooks_url"), "salesforce": get("salesforce_url")}
         self.http = requests.Session()
         self.http.verify = get("ca_bundle")
-        self.http.trust_env = False   # REQUESTS_CA_BUNDLE in the environment would win otherwise
+        self.http.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would win otherwise
 
     def close(self) -> None:
         self.http.close()
@@ -68,8 +68,9 @@ class FakesClient:
     # --- QuickBooks -----------------------------------------------------------------------
 
     def qbo_create_company(self, name: str | None = None) -> dict:
-        return self.request("quickbooks", "POST", "/_fake/companies",
-                            {"name": name} if name else {})
+        return self.request(
+            "quickbooks", "POST", "/_fake/companies", {"name": name} if name else {}
+        )
 
     def qbo_edit(self, realm: str, entity: str, body: dict) -> dict:
         """Create (no "Id") or sparse-update (with "Id") as a person editing in QuickBooks."""
@@ -82,8 +83,9 @@ class FakesClient:
         return self.request("quickbooks", "POST", f"/_fake/companies/{realm}/{entity}/{id_}/void")
 
     def qbo_merge(self, realm: str, entity: str, id_: str, into: str) -> dict:
-        return self.request("quickbooks", "POST",
-                            f"/_fake/companies/{realm}/{entity}/{id_}/merge", {"into": into})
+        return self.request(
+            "quickbooks", "POST", f"/_fake/companies/{realm}/{entity}/{id_}/merge", {"into": into}
+        )
 
     def qbo_records(self, realm: str, entity: str) -> list[dict]:
         return self.request("quickbooks", "GET", f"/_fake/companies/{realm}/{entity}")

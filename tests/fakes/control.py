@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 class ControlError(Exception):
     """Bad input to a control endpoint: answered 400 {"error", "message"}."""
 
-    def __init__(self, message: str, error: str = "bad_request", status: int = 400,
-                 **extra: Any) -> None:
+    def __init__(
+        self, message: str, error: str = "bad_request", status: int = 400, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.error, self.message, self.status, self.extra = error, message, status, extra
 
@@ -48,9 +49,10 @@ def json_body(required: bool = True) -> Any:
 
 # --- calls log ------------------------------------------------------------------------------
 
+
 @dataclass
 class CallInfo:
-    kind: str                      # read | write | auth
+    kind: str  # read | write | auth
     company: str | None = None
     started: float = field(default_factory=time.time)
 
@@ -85,6 +87,7 @@ class CallLog:
 
 # --- hooks ----------------------------------------------------------------------------------
 
+
 class FakeBase:
     """What a fake provides to the shared hooks; each fake overrides the hook methods."""
 
@@ -93,7 +96,7 @@ class FakeBase:
     calls: CallLog
     tokens: TokenStore
     outbox: Outbox
-    deliveries_path: str      # where the control API lists the outbox
+    deliveries_path: str  # where the control API lists the outbox
 
     def classify(self) -> CallInfo | None:
         """CallInfo for API and OAuth requests; None for control and unknown paths."""

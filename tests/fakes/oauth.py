@@ -21,7 +21,7 @@ CODE_LIFETIME = 600
 class Grant:
     """One connection: the refresh token in force and everything issued from it."""
 
-    subject: str                    # realm id or org id
+    subject: str  # realm id or org id
     client_id: str
     scope: str
     refresh_token: str
@@ -47,19 +47,31 @@ class TokenStore:
             self._by_refresh[grant.refresh_token] = grant
         return grant
 
-    def issue_code(self, subject: str, client_id: str, redirect_uri: str, scope: str,
-                   code_challenge: str | None = None, method: str = "plain") -> str:
+    def issue_code(
+        self,
+        subject: str,
+        client_id: str,
+        redirect_uri: str,
+        scope: str,
+        code_challenge: str | None = None,
+        method: str = "plain",
+    ) -> str:
         code = secrets.token_urlsafe(32)
         with self._lock:
             self._codes[code] = {
-                "subject": subject, "client_id": client_id, "redirect_uri": redirect_uri,
-                "scope": scope, "challenge": code_challenge, "method": method,
+                "subject": subject,
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "scope": scope,
+                "challenge": code_challenge,
+                "method": method,
                 "expires": time.time() + CODE_LIFETIME,
             }
         return code
 
-    def redeem_code(self, code: str, client_id: str, redirect_uri: str | None,
-                    verifier: str | None) -> Grant | None:
+    def redeem_code(
+        self, code: str, client_id: str, redirect_uri: str | None, verifier: str | None
+    ) -> Grant | None:
         with self._lock:
             issued = self._codes.pop(code, None)  # codes are single-use
         if issued is None or issued["expires"] < time.time():
@@ -175,7 +187,7 @@ def authorize_page(title: str, action: str, hidden: dict[str, str], choices_html
     )
     return (
         f"<!doctype html><html><head><title>{html.escape(title)}</title></head><body>"
-        f"<h1>{html.escape(title)}</h1><form method=\"post\" action=\"{html.escape(action)}\">"
+        f'<h1>{html.escape(title)}</h1><form method="post" action="{html.escape(action)}">'
         f"{inputs}{choices_html}"
         '<button type="submit" name="decision" value="allow" id="authorize">Authorize</button> '
         '<button type="submit" name="decision" value="deny" id="deny">Cancel</button>'

@@ -38,17 +38,27 @@ class Delivery:
     def as_dict(self) -> dict:
         text = self.body.decode()
         return {
-            "id": self.id, "body": json.loads(text), "raw": text,
-            "content_type": self.content_type, "status": self.status, "error": self.error,
-            "attempts": self.attempts, "delivered": self.delivered, "given_up": self.given_up,
+            "id": self.id,
+            "body": json.loads(text),
+            "raw": text,
+            "content_type": self.content_type,
+            "status": self.status,
+            "error": self.error,
+            "attempts": self.attempts,
+            "delivered": self.delivered,
+            "given_up": self.given_up,
         }
 
 
 class Outbox:
-    def __init__(self, settings: Settings, path: str,
-                 pack: Callable[[list[Any]], list[tuple[bytes, str]]],
-                 sign: Callable[[bytes], dict[str, str]],
-                 accept: Callable[[int], bool]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        path: str,
+        pack: Callable[[list[Any]], list[tuple[bytes, str]]],
+        sign: Callable[[bytes], dict[str, str]],
+        accept: Callable[[int], bool],
+    ) -> None:
         self._settings, self._path = settings, path
         self._pack, self._sign, self._accept = pack, sign, accept
         self._cond = threading.Condition()
@@ -89,7 +99,8 @@ class Outbox:
     def snapshot(self) -> dict:
         with self._cond:
             pending = len(self._events) + sum(
-                1 for d in self._deliveries if not (d.delivered or d.given_up))
+                1 for d in self._deliveries if not (d.delivered or d.given_up)
+            )
             return {"pending": pending, "deliveries": [d.as_dict() for d in self._deliveries]}
 
     # --- the sender thread ----------------------------------------------------------------

@@ -25,8 +25,11 @@ SETTINGS = {
     "rate_limit_per_minute": (500, integer(1)),
     "max_concurrent": (10, integer(1)),
 }
-OAUTH_PATHS = (quickbooks_oauth.AUTHORIZE_PATH, quickbooks_oauth.TOKEN_PATH,
-               quickbooks_oauth.REVOKE_PATH)
+OAUTH_PATHS = (
+    quickbooks_oauth.AUTHORIZE_PATH,
+    quickbooks_oauth.TOKEN_PATH,
+    quickbooks_oauth.REVOKE_PATH,
+)
 
 
 def intuit_tid() -> str:
@@ -42,17 +45,20 @@ class FakeQuickBooks(FakeBase):
         self.calls = CallLog()
         self.tokens = TokenStore(quickbooks_oauth.access_token, quickbooks_oauth.refresh_token)
         self.outbox = Outbox(
-            self.settings, "/webhooks/quickbooks",
+            self.settings,
+            "/webhooks/quickbooks",
             pack=packer(lambda: self.settings["webhook_format"]),
-            sign=lambda body: {"intuit-signature": signature(self.settings["verifier_token"],
-                                                             body)},
+            sign=lambda body: {
+                "intuit-signature": signature(self.settings["verifier_token"], body)
+            },
             accept=lambda status: status == 200,
         )
         self.store = QboStore(emit=lambda event: self.outbox.add([event]))
         self._inflight: dict[str, int] = defaultdict(int)
         self._recent: dict[str, deque[float]] = defaultdict(deque)
-        self.app = make_app("fake_quickbooks", self, quickbooks_oauth, quickbooks_api,
-                            quickbooks_control)
+        self.app = make_app(
+            "fake_quickbooks", self, quickbooks_oauth, quickbooks_api, quickbooks_control
+        )
 
     def clear_state(self) -> None:
         self.store.companies.clear()
@@ -94,8 +100,10 @@ class FakeQuickBooks(FakeBase):
             recent = self._recent[realm]
             while recent and recent[0] <= now - 60:
                 recent.popleft()
-            if (len(recent) >= self.settings["rate_limit_per_minute"]
-                    or self._inflight[realm] >= self.settings["max_concurrent"]):
+            if (
+                len(recent) >= self.settings["rate_limit_per_minute"]
+                or self._inflight[realm] >= self.settings["max_concurrent"]
+            ):
                 return faults.fault_response(faults.throttled())
             recent.append(now)
             self._inflight[realm] += 1

@@ -29,7 +29,8 @@ def register(app: Flask, fake: FakeQuickBooks) -> None:
         subject, why = fake.tokens.check_access(bearer_token())
         if subject is None or subject != realm:
             detail = {"expired": "Token expired", "revoked": "Token revoked"}.get(
-                why, "Token invalid for this company")
+                why, "Token invalid for this company"
+            )
             return fault_response(faults.authentication(detail), "lowercase")
         try:
             with fake.lock:
@@ -56,8 +57,12 @@ class Api:
                     parts[1] = "1"
                 rec = self.store.get(self.co, kind, parts[1])
                 return self.answer({kind.name: self.store.render(self.co, kind, rec)})
-            raise QboError(400, "4000", "Unsupported Operation",
-                           f"Operation GET {'/'.join(parts)} is not supported.")
+            raise QboError(
+                400,
+                "4000",
+                "Unsupported Operation",
+                f"Operation GET {'/'.join(parts)} is not supported.",
+            )
         if resource == "query":
             return self.answer({"QueryResponse": self.query(request.get_data(as_text=True))})
         return self.idempotent(lambda: self.write(parts))
@@ -68,8 +73,9 @@ class Api:
     def kind(self, resource: str) -> EntityKind:
         kind = BY_RESOURCE.get(resource)
         if kind is None:
-            raise QboError(400, "4000", "Unsupported Operation",
-                           f"Operation {resource} is not supported.")
+            raise QboError(
+                400, "4000", "Unsupported Operation", f"Operation {resource} is not supported."
+            )
         return kind
 
     def idempotent(self, write) -> Response:
@@ -83,8 +89,11 @@ class Api:
         except QboError as err:
             response = fault_response(err)
         if request_id and response.status_code < 500:
-            self.co.replies[request_id] = (response.status_code, response.get_data(),
-                                           response.mimetype)
+            self.co.replies[request_id] = (
+                response.status_code,
+                response.get_data(),
+                response.mimetype,
+            )
         return response
 
     # --- writes ---------------------------------------------------------------------------
@@ -107,8 +116,9 @@ class Api:
         if void:
             rec = self.store.void(self.co, kind, body)
         elif operation not in ("", "create", "update"):
-            raise QboError(400, "4000", "Unsupported Operation",
-                           f"Operation {operation} is not supported.")
+            raise QboError(
+                400, "4000", "Unsupported Operation", f"Operation {operation} is not supported."
+            )
         elif "Id" in body:
             rec = self.store.update(self.co, kind, body, sparse=body.get("sparse") is True)
         else:
@@ -121,9 +131,12 @@ class Api:
         if not isinstance(items, list):
             raise faults.bad_request("BatchItemRequest must be a list")
         if len(items) > MAX_BATCH_ITEMS:
-            raise QboError(400, "6000", "Batch size exceeds limit",
-                           f"Batch request contains {len(items)} items; the limit is "
-                           f"{MAX_BATCH_ITEMS}")
+            raise QboError(
+                400,
+                "6000",
+                "Batch size exceeds limit",
+                f"Batch request contains {len(items)} items; the limit is {MAX_BATCH_ITEMS}",
+            )
         if all("Query" in item for item in items if isinstance(item, dict)):
             g.call.kind = "read"
         self.fake.meter(self.co.realm_id, len(items) - 1)  # each item is metered as a call
@@ -161,13 +174,15 @@ class Api:
         try:
             since = datetime.fromisoformat(since_text.replace("Z", "+00:00").replace(" ", "+"))
         except ValueError:
-            raise faults.bad_request(f"changedSince {since_text!r} is not a date-time",
-                                     code="2040") from None
+            raise faults.bad_request(
+                f"changedSince {since_text!r} is not a date-time", code="2040"
+            ) from None
         if since.tzinfo is None:
             since = since.astimezone()
         if since < datetime.now(since.tzinfo) - CDC_WINDOW:
-            raise QboError(400, "2040", "Invalid Date Range",
-                           "changedSince must be within the last 30 days")
+            raise QboError(
+                400, "2040", "Invalid Date Range", "changedSince must be within the last 30 days"
+            )
         budget, responses = CDC_MAX_OBJECTS, []
         for name in names:
             kind = lookup(name.strip())
@@ -176,15 +191,24 @@ class Api:
             found = self.changed(kind, since.timestamp())[:budget]
             budget -= len(found)
             responses.append(
-                {kind.name: found, "startPosition": 1, "maxResults": len(found)} if found else {})
+                {kind.name: found, "startPosition": 1, "maxResults": len(found)} if found else {}
+            )
         return {"CDCResponse": [{"QueryResponse": responses}]}
 
     def changed(self, kind: EntityKind, since: float) -> list[dict]:
-        ids = sorted((t, id_) for (name, id_), t in self.co.changed_at.items()
-                     if name == kind.name and t >= since)
+        ids = sorted(
+            (t, id_)
+            for (name, id_), t in self.co.changed_at.items()
+            if name == kind.name and t >= since
+        )
         live = self.co.records[kind.name]
-        rendered = {r["Id"]: r for r in self.store.render_all(
-            self.co, kind, [live[i] for _, i in ids if i in live])}
+        rendered = {
+            r["Id"]: r
+            for r in self.store.render_all(self.co, kind, [live[i] for _, i in ids if i in live])
+        }
         tombs = self.co.tombstones[kind.name]
-        return [rendered[i] if i in rendered else dict(tombs[i]) for _, i in ids
-                if i in rendered or i in tombs]
+        return [
+            rendered[i] if i in rendered else dict(tombs[i])
+            for _, i in ids
+            if i in rendered or i in tombs
+        ]

@@ -42,14 +42,16 @@ def register(app: Flask, fake: FakeQuickBooks) -> None:
         with fake.lock:
             co = fake.store.create_company(body.get("name"))
             grant = fake.tokens.new_grant(co.realm_id)
-        return jsonify({"realmId": co.realm_id, "name": co.name,
-                        "refresh_token": grant.refresh_token})
+        return jsonify(
+            {"realmId": co.realm_id, "name": co.name, "refresh_token": grant.refresh_token}
+        )
 
     @app.get("/_fake/companies")
     def list_companies() -> Response:
         with fake.lock:
-            return jsonify([{"realmId": c.realm_id, "name": c.name}
-                            for c in fake.store.companies.values()])
+            return jsonify(
+                [{"realmId": c.realm_id, "name": c.name} for c in fake.store.companies.values()]
+            )
 
     @app.get("/_fake/companies/<realm>/<entity>")
     def list_records(realm: str, entity: str) -> Response:
@@ -72,12 +74,15 @@ def register(app: Flask, fake: FakeQuickBooks) -> None:
     def put_record(realm: str, entity: str) -> Response:
         kind, body = kind_of(entity), json_body()
         if not isinstance(body, dict):
-            raise ControlError("the body is a bare record, e.g. {\"DisplayName\": \"Acme\"}")
+            raise ControlError('the body is a bare record, e.g. {"DisplayName": "Acme"}')
         co = company(realm)
         body = {k: v for k, v in body.items() if k != "SyncToken"}  # a person never sends one
         if "Id" in body:
-            return edit(lambda: fake.store.render(co, kind, fake.store.update(
-                co, kind, body, sparse=True, check_token=False)))
+            return edit(
+                lambda: fake.store.render(
+                    co, kind, fake.store.update(co, kind, body, sparse=True, check_token=False)
+                )
+            )
         return edit(lambda: fake.store.render(co, kind, fake.store.create(co, kind, body)))
 
     @app.post("/_fake/companies/<realm>/<entity>/<id_>/<action>")
@@ -86,11 +91,15 @@ def register(app: Flask, fake: FakeQuickBooks) -> None:
         store = fake.store
         if action == "delete":
             # A name-list record is made inactive (and rendered); a transaction is deleted.
-            return edit(lambda: store.render_all(co, kind, [store.delete(
-                co, kind, {"Id": id_}, check_token=False)])[0])
+            return edit(
+                lambda: store.render_all(
+                    co, kind, [store.delete(co, kind, {"Id": id_}, check_token=False)]
+                )[0]
+            )
         if action == "void":
-            return edit(lambda: store.render(co, kind, store.void(
-                co, kind, {"Id": id_}, check_token=False)))
+            return edit(
+                lambda: store.render(co, kind, store.void(co, kind, {"Id": id_}, check_token=False))
+            )
         if action == "merge":
             into = (json_body() or {}).get("into")
             if not into:

@@ -37,8 +37,12 @@ class QboQuery:
 
 
 def parse_error(text: str, exc: QuerySyntaxError) -> QboError:
-    return QboError(400, "4000", "Error parsing query",
-                    f"QueryParserError: {exc} at line 1, column {exc.pos + 1} in: {text}")
+    return QboError(
+        400,
+        "4000",
+        "Error parsing query",
+        f"QueryParserError: {exc} at line 1, column {exc.pos + 1} in: {text}",
+    )
 
 
 def validation_error(detail: str) -> QboError:
@@ -69,7 +73,7 @@ def _parse(ts: TokenStream) -> QboQuery:
             fields.append(ts.name().value)
     ts.expect_keyword("FROM")
     entity = ts.name("an entity name").value
-    kind = KINDS.get(entity)   # entity names are case sensitive
+    kind = KINDS.get(entity)  # entity names are case sensitive
     if kind is None:
         raise validation_error(f"Invalid table name {entity}")
     where = None
@@ -78,8 +82,9 @@ def _parse(ts: TokenStream) -> QboQuery:
         while ts.accept_keyword("AND"):
             conds.append(_condition(ts))
         if ts.at_keyword("OR"):
-            raise QuerySyntaxError("OR is not supported; combine conditions with AND",
-                                   ts.peek().pos)
+            raise QuerySyntaxError(
+                "OR is not supported; combine conditions with AND", ts.peek().pos
+            )
         where = BoolOp("AND", tuple(conds))
     order = []
     if ts.accept_keyword("ORDERBY") or (ts.accept_keyword("ORDER") and ts.accept_keyword("BY")):
@@ -135,6 +140,7 @@ def _getter(record: dict):
         elif isinstance(value, dict) and len(value) == 1:
             value = next(iter(value.values()))
         return value
+
     return get
 
 
@@ -148,9 +154,10 @@ def run(query: QboQuery, records: list[dict]) -> dict:
     if query.count:
         return {"totalCount": len(matched)}
     keys = [(lambda r, f=f: _getter(r)(f), desc, False) for f, desc in query.order] or [
-        (lambda r: r.get("Id"), False, False)]
+        (lambda r: r.get("Id"), False, False)
+    ]
     matched = order_records(matched, keys)
-    page = matched[query.start - 1: query.start - 1 + query.max_results]
+    page = matched[query.start - 1 : query.start - 1 + query.max_results]
     if not page:
         return {}
     if query.fields:

@@ -24,14 +24,17 @@ class Event:
     realm: str
     entity: str
     id: str
-    operation: str                  # Create | Update | Delete | Merge | Void
+    operation: str  # Create | Update | Delete | Merge | Void
     deleted_id: str | None = None
     time_ns: int = field(default_factory=time.time_ns)
 
     @property
     def last_updated(self) -> str:
-        return datetime.fromtimestamp(self.time_ns / 1e9, UTC).isoformat(
-            timespec="milliseconds").replace("+00:00", "Z")
+        return (
+            datetime.fromtimestamp(self.time_ns / 1e9, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
 
 
 class Company:
@@ -39,14 +42,19 @@ class Company:
         self.realm_id, self.name = realm_id, name
         self.records: dict[str, dict[str, dict]] = defaultdict(dict)
         self.tombstones: dict[str, dict[str, dict]] = defaultdict(dict)
-        self.changed_at: dict[tuple[str, str], float] = {}   # precise times, for CDC
+        self.changed_at: dict[tuple[str, str], float] = {}  # precise times, for CDC
         self.next_id: dict[str, int] = defaultdict(int)
         self.next_doc_number = 1001
         self.replies: dict[str, tuple[int, bytes, str]] = {}  # requestid -> first answer
         now = qbo_time(ms=False)
         self.records["CompanyInfo"]["1"] = {
-            "CompanyName": name, "LegalName": name, "Country": "US", "domain": "QBO",
-            "sparse": False, "Id": "1", "SyncToken": "0",
+            "CompanyName": name,
+            "LegalName": name,
+            "Country": "US",
+            "domain": "QBO",
+            "sparse": False,
+            "Id": "1",
+            "SyncToken": "0",
             "MetaData": {"CreateTime": now, "LastUpdatedTime": now},
         }
 
@@ -61,8 +69,7 @@ def _money(value: Any, field_: str = "Amount") -> float | int:
     try:
         rounded = round(float(value), 2)
     except ValueError:
-        raise faults.bad_request(f"{field_} must be a number, not {value!r}",
-                                 code="2040") from None
+        raise faults.bad_request(f"{field_} must be a number, not {value!r}", code="2040") from None
     return int(rounded) if rounded == int(rounded) else rounded
 
 
@@ -92,8 +99,9 @@ class QboStore:
             raise faults.not_found(kind.name, id_)
         return rec
 
-    def render_all(self, co: Company, kind: EntityKind, records: list[dict] | None = None
-                   ) -> list[dict]:
+    def render_all(
+        self, co: Company, kind: EntityKind, records: list[dict] | None = None
+    ) -> list[dict]:
         """Records as the API shows them, with balances worked out from the transactions."""
         if records is None:
             records = list(co.records[kind.name].values())
@@ -134,16 +142,24 @@ class QboStore:
         rec = dict(kind.defaults(body)) if kind.defaults else {}
         co.next_id[kind.name] += 1
         now = qbo_time(ms=False)
-        rec.update({"domain": "QBO", "sparse": False, "Id": str(co.next_id[kind.name]),
-                    "SyncToken": "0", "MetaData": {"CreateTime": now, "LastUpdatedTime": now}})
+        rec.update(
+            {
+                "domain": "QBO",
+                "sparse": False,
+                "Id": str(co.next_id[kind.name]),
+                "SyncToken": "0",
+                "MetaData": {"CreateTime": now, "LastUpdatedTime": now},
+            }
+        )
         rec.update({k: copy.deepcopy(v) for k, v in body.items() if k not in READ_ONLY})
         self._derive(co, kind, rec, creating=True)
         co.records[kind.name][rec["Id"]] = rec
         self._changed(co, kind, rec, "Create")
         return rec
 
-    def update(self, co: Company, kind: EntityKind, body: dict, sparse: bool,
-               check_token: bool = True) -> dict:
+    def update(
+        self, co: Company, kind: EntityKind, body: dict, sparse: bool, check_token: bool = True
+    ) -> dict:
         if "Id" not in body:
             raise faults.required("Id")
         self._check_properties(kind, body)
@@ -163,30 +179,41 @@ class QboStore:
         self._derive(co, kind, rec, creating=False)
         return self._replace(co, kind, rec, "Update")
 
-    def delete(self, co: Company, kind: EntityKind, body: dict, check_token: bool = True
-               ) -> dict:
+    def delete(self, co: Company, kind: EntityKind, body: dict, check_token: bool = True) -> dict:
         current = self.get(co, kind, str(body.get("Id", "")))
         if check_token:
             self._check_sync_token(current, body)
         if kind.namelist:
             if check_token:
-                raise QboError(400, "6000", "A business validation error has occurred while "
-                               "processing your request", f"Business Validation Error: "
-                               f"{kind.name} cannot be deleted; make it inactive (Active=false)")
-            return self.update(co, kind, {"Id": current["Id"], "Active": False}, sparse=True,
-                               check_token=False)
+                raise QboError(
+                    400,
+                    "6000",
+                    "A business validation error has occurred while processing your request",
+                    f"Business Validation Error: "
+                    f"{kind.name} cannot be deleted; make it inactive (Active=false)",
+                )
+            return self.update(
+                co, kind, {"Id": current["Id"], "Active": False}, sparse=True, check_token=False
+            )
         del co.records[kind.name][current["Id"]]
-        tomb = {"domain": "QBO", "status": "Deleted", "Id": current["Id"],
-                "MetaData": {**current["MetaData"], "LastUpdatedTime": qbo_time(ms=False)}}
+        tomb = {
+            "domain": "QBO",
+            "status": "Deleted",
+            "Id": current["Id"],
+            "MetaData": {**current["MetaData"], "LastUpdatedTime": qbo_time(ms=False)},
+        }
         co.tombstones[kind.name][current["Id"]] = tomb
         self._changed(co, kind, tomb, "Delete")
         return tomb
 
     def void(self, co: Company, kind: EntityKind, body: dict, check_token: bool = True) -> dict:
         if kind.void is None:
-            raise QboError(400, "6000", "A business validation error has occurred while "
-                           "processing your request",
-                           f"Business Validation Error: {kind.name} cannot be voided")
+            raise QboError(
+                400,
+                "6000",
+                "A business validation error has occurred while processing your request",
+                f"Business Validation Error: {kind.name} cannot be voided",
+            )
         current = self.get(co, kind, str(body.get("Id", "")))
         if check_token:
             self._check_sync_token(current, body)
@@ -255,7 +282,9 @@ class QboStore:
                 raise faults.bad_request(
                     f'Property Name:Unrecognized field "{key}" (class com.intuit.schema.finance'
                     f".v3.{kind.name}), not marked as ignorable specified is unsupported or "
-                    "invalid", code="2010")
+                    "invalid",
+                    code="2010",
+                )
 
     def _derive(self, co: Company, kind: EntityKind, rec: dict, creating: bool) -> None:
         if kind.name_field:
@@ -297,15 +326,20 @@ class QboStore:
             rec["FullyQualifiedName"] = prefix + rec[field_]
 
     def _check_unique(self, co: Company, kind: EntityKind, name: str, own_id: str) -> None:
-        group = [k for k in KINDS.values()
-                 if k is kind or (kind.unique_group and k.unique_group == kind.unique_group)]
+        group = [
+            k
+            for k in KINDS.values()
+            if k is kind or (kind.unique_group and k.unique_group == kind.unique_group)
+        ]
         folded = name.casefold()
         for other in group:
             for rec in co.records[other.name].values():
                 if other is kind and rec["Id"] == own_id:
                     continue
-                if rec.get("Active", True) and str(rec.get(other.name_field, "")).casefold() \
-                        == folded:
+                if (
+                    rec.get("Active", True)
+                    and str(rec.get(other.name_field, "")).casefold() == folded
+                ):
                     raise faults.duplicate_name(name)
 
     def _check_refs(self, co: Company, value: Any) -> None:
@@ -321,9 +355,12 @@ class QboStore:
             if target and isinstance(sub, dict) and "value" in sub:
                 found = co.records[target].get(str(sub["value"]))
                 if found is None:
-                    raise QboError(400, "2500", "Invalid Reference Id",
-                                   f"Invalid Reference Id : {target} element id {sub['value']} "
-                                   "not found")
+                    raise QboError(
+                        400,
+                        "2500",
+                        "Invalid Reference Id",
+                        f"Invalid Reference Id : {target} element id {sub['value']} not found",
+                    )
                 if not found.get("Active", True):
                     raise faults.not_found(target, sub["value"])
                 sub["value"] = str(sub["value"])
@@ -335,25 +372,36 @@ class QboStore:
         if not rec.get("DocNumber"):
             rec["DocNumber"] = str(co.next_doc_number)
             co.next_doc_number += 1
-        lines = [dict(line) for line in _lines(rec)
-                 if line.get("DetailType") != "SubTotalLineDetail"]
+        lines = [
+            dict(line) for line in _lines(rec) if line.get("DetailType") != "SubTotalLineDetail"
+        ]
         total, number = 0.0, 0
         for line in lines:
             number += 1
             line.setdefault("Id", str(number))
             line.setdefault("LineNum", number)
             detail = line.get(line.get("DetailType", ""), {})
-            if "Amount" not in line and isinstance(detail, dict) and "Qty" in detail \
-                    and "UnitPrice" in detail:
-                line["Amount"] = _money(_money(detail["Qty"], "Qty")
-                                        * _money(detail["UnitPrice"], "UnitPrice"))
+            if (
+                "Amount" not in line
+                and isinstance(detail, dict)
+                and "Qty" in detail
+                and "UnitPrice" in detail
+            ):
+                line["Amount"] = _money(
+                    _money(detail["Qty"], "Qty") * _money(detail["UnitPrice"], "UnitPrice")
+                )
             if line.get("DetailType") in AMOUNT_LINES:
                 sign = -1 if line["DetailType"] == "DiscountLineDetail" else 1
                 line["Amount"] = _money(line.get("Amount", 0))
                 total += sign * line["Amount"]
         if lines:
-            lines.append({"Amount": _money(total), "DetailType": "SubTotalLineDetail",
-                          "SubTotalLineDetail": {}})
+            lines.append(
+                {
+                    "Amount": _money(total),
+                    "DetailType": "SubTotalLineDetail",
+                    "SubTotalLineDetail": {},
+                }
+            )
         rec["Line"] = lines
         if rec.get("PrivateNote") != "Voided":
             rec["TotalAmt"] = _money(total)

@@ -14,8 +14,13 @@ from datetime import UTC, datetime
 from .quickbooks_store import Event
 
 MAX_EVENTS_PER_POST = 100  # Intuit: "Up to 100 events can be batched in a single notification"
-CLOUDEVENT_OPERATIONS = {"Create": "created", "Update": "updated", "Delete": "deleted",
-                         "Merge": "merged", "Void": "voided"}
+CLOUDEVENT_OPERATIONS = {
+    "Create": "created",
+    "Update": "updated",
+    "Delete": "deleted",
+    "Merge": "merged",
+    "Void": "voided",
+}
 SOURCE = "intuit." + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
@@ -48,15 +53,21 @@ def cloudevent(event: Event) -> dict:
 def classic(events: list[Event]) -> dict:
     by_realm: dict[str, list[dict]] = {}
     for event in events:
-        entity = {"name": event.entity, "id": event.id, "operation": event.operation,
-                  "lastUpdated": event.last_updated}
+        entity = {
+            "name": event.entity,
+            "id": event.id,
+            "operation": event.operation,
+            "lastUpdated": event.last_updated,
+        }
         if event.deleted_id:
             entity["deletedId"] = event.deleted_id
         by_realm.setdefault(event.realm, []).append(entity)
-    return {"eventNotifications": [
-        {"realmId": realm, "dataChangeEvent": {"entities": entities}}
-        for realm, entities in by_realm.items()
-    ]}
+    return {
+        "eventNotifications": [
+            {"realmId": realm, "dataChangeEvent": {"entities": entities}}
+            for realm, entities in by_realm.items()
+        ]
+    }
 
 
 def packer(get_format: Callable[[], str]) -> Callable[[list[Event]], list[tuple[bytes, str]]]:
@@ -64,11 +75,12 @@ def packer(get_format: Callable[[], str]) -> Callable[[list[Event]], list[tuple[
         fmt = get_format()
         bodies = []
         for i in range(0, len(events), MAX_EVENTS_PER_POST):
-            chunk = events[i:i + MAX_EVENTS_PER_POST]
+            chunk = events[i : i + MAX_EVENTS_PER_POST]
             if fmt == "classic":
                 bodies.append((json.dumps(classic(chunk)).encode(), "application/json"))
             else:
                 payload = [cloudevent(e) for e in chunk]
                 bodies.append((json.dumps(payload).encode(), "application/cloudevents+json"))
         return bodies
+
     return pack

@@ -21,7 +21,7 @@ from .settings import Settings, boolean, integer, number, str_list, text
 
 SETTINGS = {
     "token_lifetime": (7200, number()),
-    "rotate_refresh_tokens": (False, boolean),   # Salesforce keeps refresh tokens by default
+    "rotate_refresh_tokens": (False, boolean),  # Salesforce keeps refresh tokens by default
     "callout_objects": ([], str_list),
     "callout_secret": ("", text),
     "query_page_size": (2000, integer(1)),
@@ -29,16 +29,22 @@ SETTINGS = {
 }
 CALLOUT_BATCH = 200
 # What an injected fault says: by HTTP status, unless the rule's body names an errorCode.
-FAULT_CODES = {400: "UNABLE_TO_LOCK_ROW", 401: "INVALID_SESSION_ID", 403: "REQUEST_LIMIT_EXCEEDED",
-               404: "NOT_FOUND", 429: "REQUEST_LIMIT_EXCEEDED", 500: "UNKNOWN_EXCEPTION",
-               503: "SERVER_UNAVAILABLE"}
+FAULT_CODES = {
+    400: "UNABLE_TO_LOCK_ROW",
+    401: "INVALID_SESSION_ID",
+    403: "REQUEST_LIMIT_EXCEEDED",
+    404: "NOT_FOUND",
+    429: "REQUEST_LIMIT_EXCEEDED",
+    500: "UNKNOWN_EXCEPTION",
+    503: "SERVER_UNAVAILABLE",
+}
 FAULT_MESSAGES = {
     "UNABLE_TO_LOCK_ROW": "unable to obtain exclusive access to this record or 1 records",
     "INVALID_SESSION_ID": "Session expired or invalid",
     "REQUEST_LIMIT_EXCEEDED": "TotalRequests Limit exceeded.",
     "NOT_FOUND": "The requested resource does not exist",
     "UNKNOWN_EXCEPTION": "An unexpected error occurred. Please include this ErrorId if you "
-                         "contact support: 1234567890-12345 (-1234567890)",
+    "contact support: 1234567890-12345 (-1234567890)",
     "SERVER_UNAVAILABLE": "Server temporarily unavailable, please try again later",
 }
 
@@ -48,17 +54,24 @@ class FakeSalesforce(FakeBase):
 
     def __init__(self, gateway_url: str | None = None, callout_secret: str = "") -> None:
         self.lock = threading.RLock()
-        self.url = "https://127.0.0.1"          # replaced once the server knows its port
+        self.url = "https://127.0.0.1"  # replaced once the server knows its port
         self.settings = Settings(SETTINGS, gateway_url=gateway_url, callout_secret=callout_secret)
         self.calls = CallLog()
         self.store = SfStore()
-        self.tokens = TokenStore(lambda: salesforce_oauth.access_token(self._org_id()),
-                                 salesforce_oauth.refresh_token)
-        self.outbox = Outbox(self.settings, "/callouts/salesforce", pack=self._pack,
-                             sign=self._sign, accept=lambda status: 200 <= status < 300)
+        self.tokens = TokenStore(
+            lambda: salesforce_oauth.access_token(self._org_id()), salesforce_oauth.refresh_token
+        )
+        self.outbox = Outbox(
+            self.settings,
+            "/callouts/salesforce",
+            pack=self._pack,
+            sign=self._sign,
+            accept=lambda status: 200 <= status < 300,
+        )
         self._cursors: dict[str, list[dict]] = {}
-        self.app = make_app("fake_salesforce", self, salesforce_oauth, salesforce_api,
-                            salesforce_control)
+        self.app = make_app(
+            "fake_salesforce", self, salesforce_oauth, salesforce_api, salesforce_control
+        )
 
     def _org_id(self) -> str:
         return self.store.org.org_id if self.store.org else "00D000000000000"
@@ -90,8 +103,11 @@ class FakeSalesforce(FakeBase):
     def _page(self, locator: str, offset: int, version: str, endpoint: str) -> dict:
         records = self._cursors[locator]
         end = offset + self.settings["query_page_size"]
-        page = {"totalSize": len(records), "done": end >= len(records),
-                "records": records[offset:end]}
+        page = {
+            "totalSize": len(records),
+            "done": end >= len(records),
+            "records": records[offset:end],
+        }
         if page["done"]:
             del self._cursors[locator]
         else:
@@ -115,9 +131,14 @@ class FakeSalesforce(FakeBase):
         bodies = []
         for (org_id, obj, operation), changes in groups.items():
             for i in range(0, len(changes), CALLOUT_BATCH):
-                body = {"orgId": org_id, "object": obj, "operation": operation,
-                        "records": [{"id": c.id, "modstamp": c.modstamp}
-                                    for c in changes[i:i + CALLOUT_BATCH]]}
+                body = {
+                    "orgId": org_id,
+                    "object": obj,
+                    "operation": operation,
+                    "records": [
+                        {"id": c.id, "modstamp": c.modstamp} for c in changes[i : i + CALLOUT_BATCH]
+                    ],
+                }
                 bodies.append((json.dumps(body).encode(), "application/json"))
         return bodies
 

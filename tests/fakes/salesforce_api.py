@@ -32,31 +32,35 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
     @app.get("/services/data/")
     @app.get("/services/data")
     def versions() -> Response:
-        return json_response([{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v}
-                        for v in VERSIONS])
+        return json_response(
+            [{"label": f"v{v}", "url": f"/services/data/v{v}", "version": v} for v in VERSIONS]
+        )
 
-    @app.route("/services/data/<version>/", defaults={"rest": ""},
-               methods=["GET", "POST", "PATCH", "DELETE"])
+    @app.route(
+        "/services/data/<version>/",
+        defaults={"rest": ""},
+        methods=["GET", "POST", "PATCH", "DELETE"],
+    )
     @app.route("/services/data/<version>/<path:rest>", methods=["GET", "POST", "PATCH", "DELETE"])
     def data(version: str, rest: str) -> Response:
         m = re.fullmatch(r"v(\d+\.\d)", version)
         if m is None or float(m.group(1)) < MIN_VERSION:
-            return sf_errors(SfError("NOT_FOUND", "The requested resource does not exist", [],
-                                     404))
+            return sf_errors(SfError("NOT_FOUND", "The requested resource does not exist", [], 404))
         subject, _why = fake.tokens.check_access(bearer_token())
         with fake.lock:
             org = fake.store.org
             if org is None or subject != org.org_id:
-                return sf_errors(SfError("INVALID_SESSION_ID", "Session expired or invalid",
-                                         status=401))
+                return sf_errors(
+                    SfError("INVALID_SESSION_ID", "Session expired or invalid", status=401)
+                )
             org.api_usage += 1
             if org.api_usage > fake.settings["api_daily_limit"]:
-                return sf_errors(SfError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit "
-                                         "exceeded.", status=403))
+                return sf_errors(
+                    SfError("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", status=403)
+                )
             mark = len(fake.store.changes)
             try:
-                response = Rest(fake, org, m.group(1)).dispatch(
-                    [p for p in rest.split("/") if p])
+                response = Rest(fake, org, m.group(1)).dispatch([p for p in rest.split("/") if p])
             except SfError as err:
                 del fake.store.changes[mark:]
                 return sf_errors(err)
@@ -74,8 +78,13 @@ class Rest(Collections):
 
     def dispatch(self, parts: list[str]) -> Response:
         head = parts[0] if parts else ""
-        handler = {"sobjects": self.sobjects, "query": self.query, "queryAll": self.query,
-                   "composite": self.composite, "limits": self.limits}.get(head)
+        handler = {
+            "sobjects": self.sobjects,
+            "query": self.query,
+            "queryAll": self.query,
+            "composite": self.composite,
+            "limits": self.limits,
+        }.get(head)
         if handler is None:
             raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
         return handler(parts)
@@ -85,8 +94,9 @@ class Rest(Collections):
         try:
             return json.loads(data) if data else None
         except ValueError:
-            raise SfError("JSON_PARSER_ERROR", "Unexpected character in the request body: it "
-                          "is not JSON") from None
+            raise SfError(
+                "JSON_PARSER_ERROR", "Unexpected character in the request body: it is not JSON"
+            ) from None
 
     def sobject(self, name: str) -> SObjectType:
         obj = self.store.sobject(name)
@@ -95,13 +105,18 @@ class Rest(Collections):
 
     def shape(self, obj: SObjectType, rec: dict, fields: list[str] | None = None) -> dict:
         names = fields or list(obj.fields)
-        return {"attributes": soql.attributes(obj, rec, self.version),
-                **{n: rec.get(n) for n in names}}
+        return {
+            "attributes": soql.attributes(obj, rec, self.version),
+            **{n: rec.get(n) for n in names},
+        }
 
     @staticmethod
     def not_allowed(allowed: str) -> SfError:
-        return SfError("METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed. "
-                       f"Allowed are {allowed}", status=405)
+        return SfError(
+            "METHOD_NOT_ALLOWED",
+            f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}",
+            status=405,
+        )
 
     # --- sobjects -------------------------------------------------------------------------
 
@@ -109,16 +124,18 @@ class Rest(Collections):
         method = request.method
         if len(parts) == 1:
             summaries = [o.summary(self.version) for o in self.org.objects.values()]
-            return json_response({"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT,
-                                  "sobjects": summaries})
+            return json_response(
+                {"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": summaries}
+            )
         obj = self.sobject(parts[1])
         if len(parts) == 2:
             if method == "POST":
                 rec = self.store.create(obj, self.body())
                 return json_response({"id": rec["Id"], "success": True, "errors": []}, 201)
             if method == "GET":
-                return json_response({"objectDescribe": obj.summary(self.version),
-                                      "recentItems": []})
+                return json_response(
+                    {"objectDescribe": obj.summary(self.version), "recentItems": []}
+                )
             raise self.not_allowed("GET,POST")
         if len(parts) == 3 and parts[2] in ("describe", "updated", "deleted"):
             if parts[2] == "describe":
@@ -179,20 +196,30 @@ class Rest(Collections):
             start = datetime.fromisoformat(request.args["start"].replace("Z", "+00:00"))
             end = datetime.fromisoformat(request.args["end"].replace("Z", "+00:00"))
         except (KeyError, ValueError):
-            raise SfError("INVALID_REPLICATION_DATE", "start and end must be ISO date-times"
-                          ) from None
+            raise SfError(
+                "INVALID_REPLICATION_DATE", "start and end must be ISO date-times"
+            ) from None
 
         def within(stamp: str) -> bool:
             return start <= datetime.fromisoformat(stamp) <= end
 
         latest = end.isoformat()
         if which == "deleted":
-            return {"deletedRecords": [
-                {"id": r["Id"], "deletedDate": r["SystemModstamp"]}
-                for r in self.org.deleted[obj.name].values() if within(r["SystemModstamp"])],
-                "earliestDateAvailable": start.isoformat(), "latestDateCovered": latest}
-        return {"ids": [r["Id"] for r in self.org.records[obj.name].values()
-                        if within(r["SystemModstamp"])], "latestDateCovered": latest}
+            return {
+                "deletedRecords": [
+                    {"id": r["Id"], "deletedDate": r["SystemModstamp"]}
+                    for r in self.org.deleted[obj.name].values()
+                    if within(r["SystemModstamp"])
+                ],
+                "earliestDateAvailable": start.isoformat(),
+                "latestDateCovered": latest,
+            }
+        return {
+            "ids": [
+                r["Id"] for r in self.org.records[obj.name].values() if within(r["SystemModstamp"])
+            ],
+            "latestDateCovered": latest,
+        }
 
     # --- query ----------------------------------------------------------------------------
 
@@ -205,19 +232,20 @@ class Rest(Collections):
         if not text:
             raise SfError("MALFORMED_QUERY", "A query string has to be specified")
         parsed = soql.parse(text, self.org)
-        records = soql.run(parsed, self.org, self.version, include_deleted=parts[0] ==
-                           "queryAll")
+        records = soql.run(parsed, self.org, self.version, include_deleted=parts[0] == "queryAll")
         if parsed.count:
             return json_response({"totalSize": len(records), "done": True, "records": []})
         return json_response(self.fake.first_page(records, self.version, parts[0]))
 
     def limits(self, parts: list[str]) -> Response:
         limit = self.fake.settings["api_daily_limit"]
-        return json_response({
-            "DailyApiRequests": {"Max": limit, "Remaining": max(limit - self.org.api_usage, 0)},
-            "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
-            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-        })
+        return json_response(
+            {
+                "DailyApiRequests": {"Max": limit, "Remaining": max(limit - self.org.api_usage, 0)},
+                "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+            }
+        )
 
 
 def new_locator() -> str:

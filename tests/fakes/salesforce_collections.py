@@ -13,8 +13,11 @@ from .salesforce_schema import Field, SfError, SObjectType
 from .salesforce_store import MultipleMatches, Org, SfStore
 
 COLLECTION_LIMIT = 200
-ROLLED_BACK = SfError("ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all "
-                      "records were valid and the request was using AllOrNone header")
+ROLLED_BACK = SfError(
+    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "Record rolled back because not all "
+    "records were valid and the request was using AllOrNone header",
+)
 
 
 class Collections:
@@ -50,15 +53,18 @@ class Collections:
         body = self.body()
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list):
-            raise SfError("JSON_PARSER_ERROR", 'The body must be {"allOrNone": false, '
-                          '"records": [...]}')
+            raise SfError(
+                "JSON_PARSER_ERROR", 'The body must be {"allOrNone": false, "records": [...]}'
+            )
         return records, bool(body.get("allOrNone", False))
 
-    def collection(self, items: list, all_or_none: bool, one: Callable[[Any], dict]
-                   ) -> Response:
+    def collection(self, items: list, all_or_none: bool, one: Callable[[Any], dict]) -> Response:
         if len(items) > COLLECTION_LIMIT:
-            raise SfError("EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than "
-                          f"{COLLECTION_LIMIT} records into this call")
+            raise SfError(
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than "
+                f"{COLLECTION_LIMIT} records into this call",
+            )
         snap = self.store.snapshot() if all_or_none else None
         results = []
         for item in items:
@@ -67,17 +73,37 @@ class Collections:
             except SfError as err:
                 results.append({"id": None, "success": False, "errors": [err.record()]})
             except MultipleMatches as many:
-                results.append({"id": None, "success": False, "errors": [SfError(
-                    "DUPLICATE_EXTERNAL_ID", "more than one record found for external id "
-                    f"field: {many.ids}").record()]})
+                results.append(
+                    {
+                        "id": None,
+                        "success": False,
+                        "errors": [
+                            SfError(
+                                "DUPLICATE_EXTERNAL_ID",
+                                f"more than one record found for external id field: {many.ids}",
+                            ).record()
+                        ],
+                    }
+                )
         if snap is not None and not all(r["success"] for r in results):
             self.store.restore(snap)
-            results = [r if not r["success"] else
-                       {"id": None, "success": False, "errors": [ROLLED_BACK.record()]}
-                       for r in results]
-        return json_response([{"id": r["id"], "success": r["success"], "errors": r["errors"],
-                         **({"created": r["created"]} if "created" in r else {})}
-                        for r in results])
+            results = [
+                r
+                if not r["success"]
+                else {"id": None, "success": False, "errors": [ROLLED_BACK.record()]}
+                for r in results
+            ]
+        return json_response(
+            [
+                {
+                    "id": r["id"],
+                    "success": r["success"],
+                    "errors": r["errors"],
+                    **({"created": r["created"]} if "created" in r else {}),
+                }
+                for r in results
+            ]
+        )
 
     def typed(self, record: Any) -> tuple[SObjectType, dict]:
         if not isinstance(record, dict):
@@ -110,23 +136,27 @@ class Collections:
         return {"id": found[1]["Id"]}
 
     def upserter(self, obj: SObjectType, fld: Field, records: list) -> Callable[[Any], dict]:
-        values = Counter(str(r.get(fld.name, "")).casefold() for r in records
-                         if isinstance(r, dict))
+        values = Counter(
+            str(r.get(fld.name, "")).casefold() for r in records if isinstance(r, dict)
+        )
 
         def one(record: Any) -> dict:
             typed_obj, body = self.typed(record)
             if typed_obj is not obj:
-                raise SfError("INVALID_TYPE", f"Record type {typed_obj.name} does not match "
-                              f"{obj.name}")
+                raise SfError(
+                    "INVALID_TYPE", f"Record type {typed_obj.name} does not match {obj.name}"
+                )
             key = next((k for k in body if k.lower() == fld.name.lower()), None)
             value = body.pop(key, None) if key else None
             if value in (None, ""):
                 raise SfError("MISSING_ARGUMENT", f"{fld.name} not specified", [fld.name])
             if values[str(value).casefold()] > 1:
-                raise SfError("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: "
-                              f"{value}", [fld.name])
+                raise SfError(
+                    "DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {value}", [fld.name]
+                )
             rec, created = self.store.upsert(obj, fld, str(value), body)
             return {"id": rec["Id"], "created": created}
+
         return one
 
     def retrieve(self, obj: SObjectType) -> Response:

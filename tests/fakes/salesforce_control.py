@@ -30,8 +30,9 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
                 fake.flush_changes()
         except SfError as err:
             del fake.store.changes[:]
-            raise ControlError(err.message, error=err.error_code, status=400,
-                               errors=[err.rest()]) from None
+            raise ControlError(
+                err.message, error=err.error_code, status=400, errors=[err.rest()]
+            ) from None
         resp = jsonify(result)
         resp.status_code = status
         return resp
@@ -44,16 +45,29 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
         with fake.lock:
             org = fake.new_org()
             grant = fake.tokens.new_grant(org.org_id, scope="api refresh_token")
-        return jsonify({"org_id": org.org_id, "user_id": org.user_id,
-                        "instance_url": fake.url, "refresh_token": grant.refresh_token})
+        return jsonify(
+            {
+                "org_id": org.org_id,
+                "user_id": org.user_id,
+                "instance_url": fake.url,
+                "refresh_token": grant.refresh_token,
+            }
+        )
 
     @app.get("/_fake/org")
     def get_org() -> Response:
         org = fake.store.org
         if org is None:
             raise ControlError("no org yet: POST /_fake/org first", error="no_org", status=404)
-        return jsonify({"org_id": org.org_id, "user_id": org.user_id, "instance_url": fake.url,
-                        "api_usage": org.api_usage, "objects": list(org.objects)})
+        return jsonify(
+            {
+                "org_id": org.org_id,
+                "user_id": org.user_id,
+                "instance_url": fake.url,
+                "api_usage": org.api_usage,
+                "objects": list(org.objects),
+            }
+        )
 
     @app.get("/_fake/sobjects/<name>")
     def list_records(name: str) -> Response:
@@ -81,8 +95,7 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
     @app.delete("/_fake/sobjects/<name>/<record_id>")
     def delete_record(name: str, record_id: str) -> Response:
         obj = sobject(name)
-        return edit(lambda: fake.store.delete(obj, record_id) or {"deleted": True,
-                                                                  "Id": record_id})
+        return edit(lambda: fake.store.delete(obj, record_id) or {"deleted": True, "Id": record_id})
 
     @app.post("/_fake/sobjects/<name>/<record_id>/undelete")
     def undelete_record(name: str, record_id: str) -> Response:
@@ -105,7 +118,9 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
             if obj.field(fld.name) is not None:
                 raise ControlError(f"{obj.name}.{fld.name} exists", error="duplicate_field")
             obj.fields[fld.name] = fld
-            for rec in [*fake.store.org.records[obj.name].values(),
-                        *fake.store.org.deleted[obj.name].values()]:
+            for rec in [
+                *fake.store.org.records[obj.name].values(),
+                *fake.store.org.deleted[obj.name].values(),
+            ]:
                 rec.setdefault(fld.name, fld.default)
         return jsonify(fld.describe())

@@ -43,11 +43,21 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
         if refused:
             return refused
         args = request.args
-        keys = ("client_id", "redirect_uri", "scope", "state", "code_challenge",
-                "code_challenge_method")
+        keys = (
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+        )
         hidden = {k: args.get(k, "") for k in keys}
-        return authorize_page("Allow Access?", AUTHORIZE_PATH, hidden,
-                              "<p>The gateway is asking to access your Salesforce data.</p>")
+        return authorize_page(
+            "Allow Access?",
+            AUTHORIZE_PATH,
+            hidden,
+            "<p>The gateway is asking to access your Salesforce data.</p>",
+        )
 
     @app.post(AUTHORIZE_PATH)
     def consent() -> Response | tuple[str, int]:
@@ -55,15 +65,22 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
         if not form.get("redirect_uri") or not form.get("client_id"):
             return "<p>error=invalid_request", 400
         if form.get("decision") == "deny":
-            return redirect_with(form["redirect_uri"], error="access_denied",
-                                 error_description="end-user denied authorization",
-                                 state=form.get("state"))
+            return redirect_with(
+                form["redirect_uri"],
+                error="access_denied",
+                error_description="end-user denied authorization",
+                state=form.get("state"),
+            )
         with fake.lock:
             org = fake.store.org or fake.new_org()
         code = fake.tokens.issue_code(
-            org.org_id, form["client_id"], form["redirect_uri"],
-            form.get("scope") or DEFAULT_SCOPE, form.get("code_challenge") or None,
-            form.get("code_challenge_method") or "plain")
+            org.org_id,
+            form["client_id"],
+            form["redirect_uri"],
+            form.get("scope") or DEFAULT_SCOPE,
+            form.get("code_challenge") or None,
+            form.get("code_challenge_method") or "plain",
+        )
         return redirect_with(form["redirect_uri"], code=code, state=form.get("state"))
 
     @app.post(TOKEN_PATH)
@@ -74,9 +91,12 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
         grant_type = request.form.get("grant_type")
         rotate = False
         if grant_type == "authorization_code":
-            grant = fake.tokens.redeem_code(request.form.get("code", ""), client_id,
-                                            request.form.get("redirect_uri"),
-                                            request.form.get("code_verifier"))
+            grant = fake.tokens.redeem_code(
+                request.form.get("code", ""),
+                client_id,
+                request.form.get("redirect_uri"),
+                request.form.get("code_verifier"),
+            )
             if grant is None:
                 return oauth_error(400, "invalid_grant", "authentication failure")
         elif grant_type == "refresh_token":

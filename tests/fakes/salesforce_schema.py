@@ -11,9 +11,17 @@ from typing import Any
 
 TEXT_TYPES = {"string", "textarea", "phone", "url", "email", "picklist", "id", "reference"}
 NUMBER_TYPES = {"currency", "double", "percent", "int"}
-SOAP_TYPES = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean",
-              "currency": "xsd:double", "double": "xsd:double", "percent": "xsd:double",
-              "int": "xsd:int", "date": "xsd:date", "datetime": "xsd:dateTime"}
+SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "currency": "xsd:double",
+    "double": "xsd:double",
+    "percent": "xsd:double",
+    "int": "xsd:int",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+}
 FIELD_TYPES = TEXT_TYPES | NUMBER_TYPES | {"boolean", "date", "datetime"}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -21,11 +29,16 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class SfError(Exception):
     """One Salesforce error: a REST error array item or a per-record collection error."""
 
-    def __init__(self, error_code: str, message: str, fields: list[str] | None = None,
-                 status: int = 400) -> None:
+    def __init__(
+        self, error_code: str, message: str, fields: list[str] | None = None, status: int = 400
+    ) -> None:
         super().__init__(message)
         self.error_code, self.message, self.fields, self.status = (
-            error_code, message, fields or [], status)
+            error_code,
+            message,
+            fields or [],
+            status,
+        )
 
     def rest(self) -> dict:
         return {"message": self.message, "errorCode": self.error_code, "fields": self.fields}
@@ -40,7 +53,7 @@ class Field:
     type: str
     label: str = ""
     length: int = 0
-    required: bool = False          # must have a value on create (not nillable, no default)
+    required: bool = False  # must have a value on create (not nillable, no default)
     externalId: bool = False
     unique: bool = False
     idLookup: bool = False
@@ -58,15 +71,26 @@ class Field:
     def describe(self) -> dict:
         nillable = not self.required and self.type != "boolean" and self.createable
         return {
-            "name": self.name, "label": self.label or self.name, "type": self.type,
-            "length": self.length, "custom": self.custom, "externalId": self.externalId,
-            "idLookup": self.idLookup or self.externalId, "unique": self.unique,
-            "nillable": nillable, "createable": self.createable, "updateable": self.updateable,
+            "name": self.name,
+            "label": self.label or self.name,
+            "type": self.type,
+            "length": self.length,
+            "custom": self.custom,
+            "externalId": self.externalId,
+            "idLookup": self.idLookup or self.externalId,
+            "unique": self.unique,
+            "nillable": nillable,
+            "createable": self.createable,
+            "updateable": self.updateable,
             "defaultedOnCreate": self.default is not None or not self.createable,
-            "calculated": False, "caseSensitive": False,
-            "referenceTo": list(self.referenceTo), "relationshipName": self.relationshipName,
-            "picklistValues": [{"active": True, "defaultValue": False, "label": v, "value": v}
-                               for v in self.picklistValues],
+            "calculated": False,
+            "caseSensitive": False,
+            "referenceTo": list(self.referenceTo),
+            "relationshipName": self.relationshipName,
+            "picklistValues": [
+                {"active": True, "defaultValue": False, "label": v, "value": v}
+                for v in self.picklistValues
+            ],
             "soapType": SOAP_TYPES.get(self.type, "xsd:string"),
         }
 
@@ -96,18 +120,28 @@ class Field:
         if not isinstance(value, str):
             raise _parse_error("String", value)
         if self.length and len(value) > self.length:
-            raise SfError("STRING_TOO_LONG", f"{self.label or self.name}: data value too large: "
-                          f"{value[:50]} (max length={self.length})", [self.name])
+            raise SfError(
+                "STRING_TOO_LONG",
+                f"{self.label or self.name}: data value too large: "
+                f"{value[:50]} (max length={self.length})",
+                [self.name],
+            )
         if kind == "email" and value and not EMAIL_RE.match(value):
-            raise SfError("INVALID_EMAIL_ADDRESS", f"{self.label or self.name}: invalid email "
-                          f"address: {value}", [self.name])
+            raise SfError(
+                "INVALID_EMAIL_ADDRESS",
+                f"{self.label or self.name}: invalid email address: {value}",
+                [self.name],
+            )
         return value
 
 
 def _parse_error(java_type: str, value: Any) -> SfError:
     kind = "VALUE_STRING" if isinstance(value, str) else "VALUE_" + type(value).__name__.upper()
-    return SfError("JSON_PARSER_ERROR", f"Cannot deserialize instance of {java_type} from {kind} "
-                   f"value {value} or request may be missing a required field")
+    return SfError(
+        "JSON_PARSER_ERROR",
+        f"Cannot deserialize instance of {java_type} from {kind} "
+        f"value {value} or request may be missing a required field",
+    )
 
 
 def _is_date(value: str) -> bool:
@@ -146,22 +180,39 @@ class SObjectType:
 
     def relationship(self, name: str) -> Field | None:
         lowered = name.lower()
-        return next((f for f in self.fields.values()
-                     if f.relationshipName and f.relationshipName.lower() == lowered), None)
+        return next(
+            (
+                f
+                for f in self.fields.values()
+                if f.relationshipName and f.relationshipName.lower() == lowered
+            ),
+            None,
+        )
 
     def urls(self, version: str) -> dict:
         base = f"/services/data/v{version}/sobjects/{self.name}"
         return {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"}
 
     def summary(self, version: str) -> dict:
-        return {"name": self.name, "label": self.label, "labelPlural": self.label + "s",
-                "keyPrefix": self.key_prefix, "custom": self.custom, "createable": True,
-                "updateable": True, "deletable": True, "queryable": True,
-                "urls": self.urls(version)}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "labelPlural": self.label + "s",
+            "keyPrefix": self.key_prefix,
+            "custom": self.custom,
+            "createable": True,
+            "updateable": True,
+            "deletable": True,
+            "queryable": True,
+            "urls": self.urls(version),
+        }
 
     def describe(self, version: str) -> dict:
-        return {**self.summary(version), "childRelationships": [],
-                "fields": [f.describe() for f in self.fields.values()]}
+        return {
+            **self.summary(version),
+            "childRelationships": [],
+            "fields": [f.describe() for f in self.fields.values()],
+        }
 
 
 def _system_fields() -> list[Field]:
@@ -173,8 +224,13 @@ def _system_fields() -> list[Field]:
         Field("CreatedDate", "datetime", "Created Date", **ro),
         Field("CreatedById", "reference", "Created By ID", relationshipName="CreatedBy", **user),
         Field("LastModifiedDate", "datetime", "Last Modified Date", **ro),
-        Field("LastModifiedById", "reference", "Last Modified By ID",
-              relationshipName="LastModifiedBy", **user),
+        Field(
+            "LastModifiedById",
+            "reference",
+            "Last Modified By ID",
+            relationshipName="LastModifiedBy",
+            **user,
+        ),
         Field("SystemModstamp", "datetime", "System Modstamp", **ro),
     ]
 
@@ -184,71 +240,115 @@ def _qbo_id() -> Field:
 
 
 def _account_ref() -> Field:
-    return Field("AccountId", "reference", "Account ID", 18, referenceTo=["Account"],
-                 relationshipName="Account")
+    return Field(
+        "AccountId",
+        "reference",
+        "Account ID",
+        18,
+        referenceTo=["Account"],
+        relationshipName="Account",
+    )
 
 
 def _address(prefix: str) -> list[Field]:
-    return [Field(f"{prefix}Street", "textarea", f"{prefix} Street", 255),
-            Field(f"{prefix}City", "string", f"{prefix} City", 40),
-            Field(f"{prefix}State", "string", f"{prefix} State/Province", 80),
-            Field(f"{prefix}PostalCode", "string", f"{prefix} Zip/Postal Code", 20),
-            Field(f"{prefix}Country", "string", f"{prefix} Country", 80)]
+    return [
+        Field(f"{prefix}Street", "textarea", f"{prefix} Street", 255),
+        Field(f"{prefix}City", "string", f"{prefix} City", 40),
+        Field(f"{prefix}State", "string", f"{prefix} State/Province", 80),
+        Field(f"{prefix}PostalCode", "string", f"{prefix} Zip/Postal Code", 20),
+        Field(f"{prefix}Country", "string", f"{prefix} Country", 80),
+    ]
 
 
 def _object(name: str, label: str, prefix: str, fields: list[Field]) -> SObjectType:
     return SObjectType(name, label, prefix, {f.name: f for f in [*_system_fields(), *fields]})
 
 
-ACCOUNT_TYPES = ["Prospect", "Customer - Direct", "Customer - Channel",
-                 "Channel Partner / Reseller", "Installation Partner", "Technology Partner",
-                 "Other"]
-STAGES = ["Prospecting", "Qualification", "Needs Analysis", "Value Proposition",
-          "Id. Decision Makers", "Perception Analysis", "Proposal/Price Quote",
-          "Negotiation/Review", "Closed Won", "Closed Lost"]
+ACCOUNT_TYPES = [
+    "Prospect",
+    "Customer - Direct",
+    "Customer - Channel",
+    "Channel Partner / Reseller",
+    "Installation Partner",
+    "Technology Partner",
+    "Other",
+]
+STAGES = [
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+]
 
 _DEFAULT_OBJECTS = [
-    _object("Account", "Account", "001", [
-        Field("Name", "string", "Account Name", 255, required=True),
-        Field("AccountNumber", "string", "Account Number", 40),
-        Field("Phone", "phone", "Account Phone", 40),
-        Field("Fax", "phone", "Account Fax", 40),
-        Field("Website", "url", "Website", 255),
-        Field("Type", "picklist", "Account Type", 255, picklistValues=ACCOUNT_TYPES),
-        Field("Industry", "picklist", "Industry", 255),
-        Field("Description", "textarea", "Account Description", 32000),
-        *_address("Billing"), *_address("Shipping"),
-        _qbo_id(),
-        Field("QBO_Deleted__c", "boolean", "QBO Deleted", default=False),
-        Field("QBO_Balance__c", "currency", "QBO Balance"),
-        Field("Email__c", "email", "Email", 80),
-    ]),
-    _object("Contact", "Contact", "003", [
-        Field("FirstName", "string", "First Name", 40),
-        Field("LastName", "string", "Last Name", 80, required=True),
-        Field("Name", "string", "Full Name", 121, createable=False, updateable=False),
-        Field("Email", "email", "Email", 80, idLookup=True),
-        Field("Phone", "phone", "Business Phone", 40),
-        _account_ref(),
-        _qbo_id(),
-    ]),
-    _object("Opportunity", "Opportunity", "006", [
-        Field("Name", "string", "Name", 120, required=True),
-        Field("StageName", "picklist", "Stage", 255, required=True, picklistValues=STAGES),
-        Field("CloseDate", "date", "Close Date", required=True),
-        Field("Amount", "currency", "Amount"),
-        _account_ref(),
-        Field("Description", "textarea", "Description", 32000),
-        _qbo_id(),
-        Field("QBO_Deleted__c", "boolean", "QBO Deleted", default=False),
-    ]),
-    _object("Product2", "Product", "01t", [
-        Field("Name", "string", "Product Name", 255, required=True),
-        Field("ProductCode", "string", "Product Code", 255),
-        Field("Description", "textarea", "Product Description", 4000),
-        Field("IsActive", "boolean", "Active", default=False),
-        _qbo_id(),
-    ]),
+    _object(
+        "Account",
+        "Account",
+        "001",
+        [
+            Field("Name", "string", "Account Name", 255, required=True),
+            Field("AccountNumber", "string", "Account Number", 40),
+            Field("Phone", "phone", "Account Phone", 40),
+            Field("Fax", "phone", "Account Fax", 40),
+            Field("Website", "url", "Website", 255),
+            Field("Type", "picklist", "Account Type", 255, picklistValues=ACCOUNT_TYPES),
+            Field("Industry", "picklist", "Industry", 255),
+            Field("Description", "textarea", "Account Description", 32000),
+            *_address("Billing"),
+            *_address("Shipping"),
+            _qbo_id(),
+            Field("QBO_Deleted__c", "boolean", "QBO Deleted", default=False),
+            Field("QBO_Balance__c", "currency", "QBO Balance"),
+            Field("Email__c", "email", "Email", 80),
+        ],
+    ),
+    _object(
+        "Contact",
+        "Contact",
+        "003",
+        [
+            Field("FirstName", "string", "First Name", 40),
+            Field("LastName", "string", "Last Name", 80, required=True),
+            Field("Name", "string", "Full Name", 121, createable=False, updateable=False),
+            Field("Email", "email", "Email", 80, idLookup=True),
+            Field("Phone", "phone", "Business Phone", 40),
+            _account_ref(),
+            _qbo_id(),
+        ],
+    ),
+    _object(
+        "Opportunity",
+        "Opportunity",
+        "006",
+        [
+            Field("Name", "string", "Name", 120, required=True),
+            Field("StageName", "picklist", "Stage", 255, required=True, picklistValues=STAGES),
+            Field("CloseDate", "date", "Close Date", required=True),
+            Field("Amount", "currency", "Amount"),
+            _account_ref(),
+            Field("Description", "textarea", "Description", 32000),
+            _qbo_id(),
+            Field("QBO_Deleted__c", "boolean", "QBO Deleted", default=False),
+        ],
+    ),
+    _object(
+        "Product2",
+        "Product",
+        "01t",
+        [
+            Field("Name", "string", "Product Name", 255, required=True),
+            Field("ProductCode", "string", "Product Code", 255),
+            Field("Description", "textarea", "Product Description", 4000),
+            Field("IsActive", "boolean", "Active", default=False),
+            _qbo_id(),
+        ],
+    ),
 ]
 
 
@@ -270,8 +370,20 @@ def new_field(spec: Any) -> Field:
     kind = spec.get("type", "string")
     if kind not in FIELD_TYPES:
         raise ValueError(f"type must be one of {', '.join(sorted(FIELD_TYPES))}")
-    allowed = {"name", "type", "label", "length", "required", "externalId", "unique",
-               "idLookup", "referenceTo", "relationshipName", "picklistValues", "default"}
+    allowed = {
+        "name",
+        "type",
+        "label",
+        "length",
+        "required",
+        "externalId",
+        "unique",
+        "idLookup",
+        "referenceTo",
+        "relationshipName",
+        "picklistValues",
+        "default",
+    }
     unknown = set(spec) - allowed
     if unknown:
         raise ValueError(f"unknown field properties: {', '.join(sorted(unknown))}")

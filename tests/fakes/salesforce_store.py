@@ -22,7 +22,7 @@ def id18(id15: str) -> str:
     """Salesforce's case-safe suffix: one character per five, marking the upper-case ones."""
     suffix = ""
     for chunk in range(3):
-        bits = sum(1 << i for i, ch in enumerate(id15[chunk * 5: chunk * 5 + 5]) if ch.isupper())
+        bits = sum(1 << i for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]) if ch.isupper())
         suffix += _CHECKSUM[bits]
     return id15 + suffix
 
@@ -46,14 +46,16 @@ class Clock:
     def stamp(self) -> str:
         ms = max(int(time.time() * 1000), self._last_ms + 1)
         self._last_ms = ms
-        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
-            f"{ms % 1000:03d}+0000"
+        return (
+            datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+            + f"{ms % 1000:03d}+0000"
+        )
 
 
 @dataclass
 class Change:
     object: str
-    operation: str          # upsert | delete | undelete
+    operation: str  # upsert | delete | undelete
     id: str
     modstamp: str
 
@@ -124,8 +126,9 @@ class SfStore:
     def get(self, obj: SObjectType, record_id: str) -> dict:
         norm = normalize_id(record_id)
         if norm is None:
-            raise SfError("MALFORMED_ID", f"{obj.name} ID: id value of incorrect type: "
-                          f"{record_id}", ["Id"])
+            raise SfError(
+                "MALFORMED_ID", f"{obj.name} ID: id value of incorrect type: {record_id}", ["Id"]
+            )
         rec = self.org.records[obj.name].get(norm)
         if rec is None:
             if norm in self.org.deleted[obj.name]:
@@ -140,8 +143,11 @@ class SfStore:
             norm = normalize_id(str(value))
             found = self.org.records[obj.name].get(norm) if norm else None
             return [found] if found else []
-        return [r for r in self.org.records[obj.name].values()
-                if r.get(fld.name) is not None and str(r[fld.name]).casefold() == folded]
+        return [
+            r
+            for r in self.org.records[obj.name].values()
+            if r.get(fld.name) is not None and str(r[fld.name]).casefold() == folded
+        ]
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -149,15 +155,25 @@ class SfStore:
         values = self._values(obj, body, creating=True)
         now = self.clock.stamp()
         rec = {name: copy.deepcopy(f.default) for name, f in obj.fields.items()}
-        rec.update(Id=self.org.new_id(obj.key_prefix), IsDeleted=False, CreatedDate=now,
-                   CreatedById=self.org.user_id, LastModifiedDate=now,
-                   LastModifiedById=self.org.user_id, SystemModstamp=now)
+        rec.update(
+            Id=self.org.new_id(obj.key_prefix),
+            IsDeleted=False,
+            CreatedDate=now,
+            CreatedById=self.org.user_id,
+            LastModifiedDate=now,
+            LastModifiedById=self.org.user_id,
+            SystemModstamp=now,
+        )
         rec.update(values)
-        missing = [f.name for f in obj.fields.values() if f.required and rec.get(f.name) in
-                   (None, "")]
+        missing = [
+            f.name for f in obj.fields.values() if f.required and rec.get(f.name) in (None, "")
+        ]
         if missing:
-            raise SfError("REQUIRED_FIELD_MISSING",
-                          f"Required fields are missing: [{', '.join(missing)}]", missing)
+            raise SfError(
+                "REQUIRED_FIELD_MISSING",
+                f"Required fields are missing: [{', '.join(missing)}]",
+                missing,
+            )
         self._derive(obj, rec)
         self._check_unique(obj, rec)
         self.org.records[obj.name][rec["Id"]] = rec
@@ -168,11 +184,17 @@ class SfStore:
         current = self.get(obj, record_id)
         values = self._values(obj, body, creating=False, own_id=current["Id"])
         rec = {**current, **values}
-        cleared = [f.name for f in obj.fields.values() if f.required and f.name in values
-                   and rec.get(f.name) in (None, "")]
+        cleared = [
+            f.name
+            for f in obj.fields.values()
+            if f.required and f.name in values and rec.get(f.name) in (None, "")
+        ]
         if cleared:
-            raise SfError("REQUIRED_FIELD_MISSING",
-                          f"Required fields are missing: [{', '.join(cleared)}]", cleared)
+            raise SfError(
+                "REQUIRED_FIELD_MISSING",
+                f"Required fields are missing: [{', '.join(cleared)}]",
+                cleared,
+            )
         self._derive(obj, rec)
         self._check_unique(obj, rec)
         now = self.clock.stamp()
@@ -181,21 +203,26 @@ class SfStore:
         self._changed(obj, rec, "upsert")
         return rec
 
-    def upsert(self, obj: SObjectType, fld: Field, value: str, body: Any
-               ) -> tuple[dict, bool]:
+    def upsert(self, obj: SObjectType, fld: Field, value: str, body: Any) -> tuple[dict, bool]:
         if isinstance(body, dict):
             for key in body:
                 if key.lower() in ("id", fld.name.lower()):
-                    raise SfError("INVALID_FIELD", f"The {key} field should not be specified "
-                                  "in the sobject data.", [key])
+                    raise SfError(
+                        "INVALID_FIELD",
+                        f"The {key} field should not be specified in the sobject data.",
+                        [key],
+                    )
         found = self.match(obj, fld, value)
         if len(found) > 1:
             raise MultipleMatches([r["Id"] for r in found])
         if found:
             return self.update(obj, found[0]["Id"], body), False
         if fld.name == "Id":
-            raise SfError("NOT_FOUND", "Provided external ID field does not exist or is not "
-                          "accessible: Id", status=404)
+            raise SfError(
+                "NOT_FOUND",
+                "Provided external ID field does not exist or is not accessible: Id",
+                status=404,
+            )
         return self.create(obj, {**(body or {}), fld.name: value}), True
 
     def delete(self, obj: SObjectType, record_id: str) -> None:
@@ -223,8 +250,9 @@ class SfStore:
 
     # --- rules ----------------------------------------------------------------------------
 
-    def _values(self, obj: SObjectType, body: Any, creating: bool, own_id: str | None = None
-                ) -> dict:
+    def _values(
+        self, obj: SObjectType, body: Any, creating: bool, own_id: str | None = None
+    ) -> dict:
         if not isinstance(body, dict):
             raise SfError("JSON_PARSER_ERROR", "The request body must be a JSON object")
         values = {}
@@ -237,15 +265,19 @@ class SfStore:
                 if rel is not None and isinstance(value, dict):
                     values[rel.name] = self._resolve_parent(rel, value)
                     continue
-                raise SfError("INVALID_FIELD",
-                              f"No such column '{key}' on sobject of type {obj.name}", [key])
+                raise SfError(
+                    "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}", [key]
+                )
             if fld.name == "Id" and not creating and normalize_id(str(value)) == own_id:
                 continue
             if not (fld.createable if creating else fld.updateable):
-                raise SfError("INVALID_FIELD_FOR_INSERT_UPDATE",
-                              f"Unable to create/update fields: {fld.name}. Please check the "
-                              "security settings of this field and verify that it is "
-                              "read/write for your profile or permission set.", [fld.name])
+                raise SfError(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {fld.name}. Please check the "
+                    "security settings of this field and verify that it is "
+                    "read/write for your profile or permission set.",
+                    [fld.name],
+                )
             stored = fld.check(value)
             if fld.type == "reference" and stored is not None:
                 stored = self._check_reference(fld, stored)
@@ -255,15 +287,20 @@ class SfStore:
     def _check_reference(self, fld: Field, value: str) -> str:
         norm = normalize_id(value)
         if norm is None:
-            raise SfError("MALFORMED_ID", f"{fld.label or fld.name}: id value of incorrect "
-                          f"type: {value}", [fld.name])
+            raise SfError(
+                "MALFORMED_ID",
+                f"{fld.label or fld.name}: id value of incorrect type: {value}",
+                [fld.name],
+            )
         found = self.org.find(norm)
         if found is None:
-            raise SfError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
-                          [fld.name])
+            raise SfError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [fld.name])
         if found[0] not in fld.referenceTo:
-            raise SfError("FIELD_INTEGRITY_EXCEPTION", f"{fld.label or fld.name}: id value of "
-                          f"incorrect type: {value}", [fld.name])
+            raise SfError(
+                "FIELD_INTEGRITY_EXCEPTION",
+                f"{fld.label or fld.name}: id value of incorrect type: {value}",
+                [fld.name],
+            )
         return norm
 
     def _resolve_parent(self, rel: Field, value: dict) -> str:
@@ -272,12 +309,19 @@ class SfStore:
         keys = [k for k in value if k != "attributes"]
         ext = parent.field(keys[0]) if len(keys) == 1 else None
         if ext is None or not (ext.externalId or ext.name == "Id"):
-            raise SfError("INVALID_FIELD", f"{rel.relationshipName} must name exactly one "
-                          f"external id field of {parent.name}", [rel.name])
+            raise SfError(
+                "INVALID_FIELD",
+                f"{rel.relationshipName} must name exactly one external id field of {parent.name}",
+                [rel.name],
+            )
         found = self.match(parent, ext, value[keys[0]])
         if len(found) != 1:
-            raise SfError("INVALID_FIELD", f"Foreign key external ID: {value[keys[0]]} not "
-                          f"found for field {ext.name} in entity {parent.name}", [rel.name])
+            raise SfError(
+                "INVALID_FIELD",
+                f"Foreign key external ID: {value[keys[0]]} not "
+                f"found for field {ext.name} in entity {parent.name}",
+                [rel.name],
+            )
         return found[0]["Id"]
 
     @staticmethod
@@ -292,8 +336,11 @@ class SfStore:
                 continue
             for other in self.match(obj, fld, value):
                 if other["Id"] != rec["Id"]:
-                    raise SfError("DUPLICATE_VALUE", f"duplicate value found: {fld.name} "
-                                  f"duplicates value on record with id: {other['Id']}")
+                    raise SfError(
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {fld.name} "
+                        f"duplicates value on record with id: {other['Id']}",
+                    )
 
 
 class MultipleMatches(Exception):

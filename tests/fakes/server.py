@@ -15,10 +15,15 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class BackgroundServer:
-    def __init__(self, app, port: int, ssl_context: ssl.SSLContext | None,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, app, port: int, ssl_context: ssl.SSLContext | None, host: str = "127.0.0.1"
+    ) -> None:
         self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, request_handler=_QuietHandler,
+            host,
+            port,
+            app,
+            threaded=True,
+            request_handler=_QuietHandler,
             ssl_context=ssl_context,
         )
         self._server.daemon_threads = True

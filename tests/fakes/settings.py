@@ -27,6 +27,7 @@ def number(minimum: float = 0) -> Callable[[Any], float]:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
             raise ValueError(f"must be a number >= {minimum}")
         return value
+
     return check
 
 
@@ -35,6 +36,7 @@ def integer(minimum: int = 0) -> Callable[[Any], int]:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"must be an integer >= {minimum}")
         return value
+
     return check
 
 
@@ -43,6 +45,7 @@ def choice(*options: str) -> Callable[[Any], str]:
         if value not in options:
             raise ValueError(f"must be one of {', '.join(options)}")
         return value
+
     return check
 
 
@@ -134,8 +137,10 @@ class Settings:
         checked = {}
         for name, value in changes.items():
             if name not in self._spec:
-                raise SettingsError(f"unknown setting {name!r}; known: {', '.join(self._spec)}",
-                                    error="unknown_setting")
+                raise SettingsError(
+                    f"unknown setting {name!r}; known: {', '.join(self._spec)}",
+                    error="unknown_setting",
+                )
             try:
                 checked[name] = self._spec[name][1](value)
             except ValueError as exc:

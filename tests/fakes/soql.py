@@ -27,16 +27,17 @@ from .sqlish import (
 class Soql:
     obj: SObjectType
     count: bool
-    fields: list[str]           # canonical paths, e.g. "Name", "Account.QBO_Id__c"
+    fields: list[str]  # canonical paths, e.g. "Name", "Account.QBO_Id__c"
     where: Cond | BoolOp | None
-    order: list[tuple[str, bool, bool]]     # path, descending, nulls first
+    order: list[tuple[str, bool, bool]]  # path, descending, nulls first
     limit: int | None
     offset: int
 
 
 def malformed(text: str, exc: QuerySyntaxError) -> SfError:
-    return SfError("MALFORMED_QUERY", f"\n{text}\n{' ' * exc.pos}^\nERROR at Row:1:Column:"
-                   f"{exc.pos + 1}\n{exc}")
+    return SfError(
+        "MALFORMED_QUERY", f"\n{text}\n{' ' * exc.pos}^\nERROR at Row:1:Column:{exc.pos + 1}\n{exc}"
+    )
 
 
 def parse(text: str, org: Org) -> Soql:
@@ -67,9 +68,12 @@ class _Parser:
         obj_tok = ts.name("an object name")
         obj = self.org.object(obj_tok.value)
         if obj is None:
-            raise SfError("INVALID_TYPE", f"\n{ts.text}\n{' ' * obj_tok.pos}^\nERROR at Row:1:"
-                          f"Column:{obj_tok.pos + 1}\nsObject type '{obj_tok.value}' is not "
-                          "supported.")
+            raise SfError(
+                "INVALID_TYPE",
+                f"\n{ts.text}\n{' ' * obj_tok.pos}^\nERROR at Row:1:"
+                f"Column:{obj_tok.pos + 1}\nsObject type '{obj_tok.value}' is not "
+                "supported.",
+            )
         self.obj = obj
         fields = [self.resolve(tok.value, tok.pos) for tok in raw_fields]
         where = self.expression() if ts.accept_keyword("WHERE") else None
@@ -101,12 +105,15 @@ class _Parser:
                 return ".".join(out)
             target = self.org.object(rel.referenceTo[0]) if rel and rel.referenceTo else None
             if target is None:
-                raise SfError("INVALID_FIELD", f"\n{self.ts.text}\n{' ' * pos}^\nERROR at Row:1:"
-                              f"Column:{pos + 1}\nNo such column '{part}' on entity "
-                              f"'{obj.name}'. If you are attempting to use a custom field, be "
-                              "sure to append the '__c' after the custom field name. Please "
-                              "reference your WSDL or the describe call for the appropriate "
-                              "names.")
+                raise SfError(
+                    "INVALID_FIELD",
+                    f"\n{self.ts.text}\n{' ' * pos}^\nERROR at Row:1:"
+                    f"Column:{pos + 1}\nNo such column '{part}' on entity "
+                    f"'{obj.name}'. If you are attempting to use a custom field, be "
+                    "sure to append the '__c' after the custom field name. Please "
+                    "reference your WSDL or the describe call for the appropriate "
+                    "names.",
+                )
             out.append(rel.relationshipName)
             obj = target
         raise AssertionError("unreachable")
@@ -161,15 +168,16 @@ def run(query: Soql, org: Org, version: str, include_deleted: bool = False) -> l
             if ids_in_where and isinstance(value, str):
                 return normalize_id(value) or value
             return value
+
         return get
 
     where = _normalize_ids(query.where) if ids_in_where else query.where
     matched = [r for r in records if evaluate(where, getter(r))]
     keys = [(lambda r, p=p: _value(org, query.obj, r, p), d, n) for p, d, n in query.order]
     matched = order_records(matched, keys)
-    matched = matched[query.offset:]
+    matched = matched[query.offset :]
     if query.limit is not None:
-        matched = matched[:query.limit]
+        matched = matched[: query.limit]
     if query.count:
         return matched
     return [_shape(org, query.obj, r, query.fields, version) for r in matched]
@@ -186,14 +194,17 @@ def _normalize_ids(node: Cond | BoolOp | None) -> Cond | BoolOp | None:
         return None
     if isinstance(node, BoolOp):
         return BoolOp(node.op, tuple(_normalize_ids(p) for p in node.parts))
+
     def norm(v: Any) -> Any:
         return (normalize_id(v) or v) if isinstance(v, str) else v
+
     value = [norm(v) for v in node.value] if isinstance(node.value, list) else norm(node.value)
     return Cond(node.field, node.op, value)
 
 
-def _parent(org: Org, obj: SObjectType, rec: dict, rel_name: str) -> tuple[SObjectType, dict
-                                                                            ] | None:
+def _parent(
+    org: Org, obj: SObjectType, rec: dict, rel_name: str
+) -> tuple[SObjectType, dict] | None:
     rel = obj.relationship(rel_name)
     parent_id = rec.get(rel.name) if rel else None
     found = org.find(parent_id) if parent_id else None

@@ -17,20 +17,23 @@ class QuerySyntaxError(Exception):
 
 @dataclass(frozen=True)
 class Token:
-    kind: str      # string | datetime | number | op | punct | name
+    kind: str  # string | datetime | number | op | punct | name
     value: Any
     pos: int
     text: str
 
 
-_TOKEN_RE = re.compile(r"""
+_TOKEN_RE = re.compile(
+    r"""
     (?P<string>'(?:\\.|[^'\\])*')
   | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))?(?![\w.]))
   | (?P<number>-?\d+(?:\.\d+)?(?![\w]))
   | (?P<op><=|>=|!=|<>|=|<|>)
   | (?P<punct>[(),*])
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
-""", re.X)
+""",
+    re.X,
+)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
 
 
@@ -145,16 +148,17 @@ class TokenStream:
 
 # --- conditions ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Cond:
     field: str
-    op: str         # = != < > <= >= IN NOT IN LIKE
+    op: str  # = != < > <= >= IN NOT IN LIKE
     value: Any
 
 
 @dataclass(frozen=True)
 class BoolOp:
-    op: str         # AND | OR | NOT
+    op: str  # AND | OR | NOT
     parts: tuple
 
 
@@ -234,14 +238,14 @@ def compare(actual: Any, op: str, expected: Any, single_char_wildcard: bool = Tr
             a = str(a)
     a, e = _norm(a), _norm(e)
     try:
-        return {"=": a == e, "!=": a != e, "<": a < e, ">": a > e,
-                "<=": a <= e, ">=": a >= e}[op]
+        return {"=": a == e, "!=": a != e, "<": a < e, ">": a > e, "<=": a <= e, ">=": a >= e}[op]
     except TypeError:
         return op == "!="
 
 
-def evaluate(node: Cond | BoolOp | None, get: Callable[[str], Any],
-             single_char_wildcard: bool = True) -> bool:
+def evaluate(
+    node: Cond | BoolOp | None, get: Callable[[str], Any], single_char_wildcard: bool = True
+) -> bool:
     if node is None:
         return True
     if isinstance(node, Cond):
