@@ -105,7 +105,7 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-def gateway_settings(fakes, database_url: str, redis_url: str | None) -> dict:
+def gateway_settings(fakes, database_url: str, redis_url: str | None, fast: bool = True) -> dict:
     settings = {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
@@ -123,8 +123,9 @@ def gateway_settings(fakes, database_url: str, redis_url: str | None) -> dict:
         "SF_CLIENT_ID": "sf-client",
         "SF_CLIENT_SECRET": "sf-secret",
         "SF_LOGIN_URL": fakes.salesforce_url,
-        **FAST_SETTINGS,
     }
+    if fast:
+        settings.update(FAST_SETTINGS)
     return settings
 
 
@@ -153,8 +154,8 @@ def make_app(fakes):
     """Build further apps (another database or Redis); their connections close after the test."""
     made = []
 
-    def make(database_url: str, redis_url: str | None):
-        app = create_app(gateway_settings(fakes, database_url, redis_url))
+    def make(database_url: str, redis_url: str | None, fast: bool = True):
+        app = create_app(gateway_settings(fakes, database_url, redis_url, fast))
         made.append(app)
         return app
 

@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 
 from flask import current_app
+from rq.exceptions import ShutDownImminentException
 
 from .. import inbox, queue
 from ..connectors import ConnectorError, ReconnectNeeded
@@ -83,6 +84,12 @@ def _drain_locked(sync_key: str) -> int:
         inbox.release(events, until, f"waiting for QuickBooks' rate limit ({exc})")
         db.session.commit()
         queue.schedule_sync_later(sync_key, exc.seconds)
+    except ShutDownImminentException:
+        # Heroku is stopping the dyno: hand the events back untouched for the next worker.
+        db.session.rollback()
+        inbox.release(events, None, "worker shut down mid-run; handed back")
+        db.session.commit()
+        raise
     except ConnectorError as exc:
         db.session.rollback()
         reconnect = isinstance(exc, ReconnectNeeded)
