@@ -21,7 +21,7 @@ from .stack import Stack
 from .stats import distribution
 
 BURST = int(os.environ.get("BENCH_BURST_SIZE", "1000"))
-CONCURRENCY = int(os.environ.get("BENCH_EDIT_CONCURRENCY", "8"))
+CONCURRENCY = int(os.environ.get("BENCH_EDIT_CONCURRENCY", "16"))
 SINGLE_EDITS = int(os.environ.get("BENCH_SINGLE_EDITS", "100"))
 EMULATOR_LATENCY_MS = float(os.environ.get("BENCH_EMULATOR_LATENCY_MS", "100"))
 DONE_TIMEOUT = float(os.environ.get("BENCH_BURST_TIMEOUT", "120"))
@@ -153,6 +153,10 @@ class Burst:
             "seconds_first_change_to_all_right_polled": (
                 round(all_right_at - first_change, 2) if all_right_at else None
             ),
+            # How far the sync trailed the edits: the last change made -> all right (polled).
+            "seconds_last_change_to_all_right_polled": (
+                round(all_right_at - edits_done, 2) if all_right_at else None
+            ),
             # From the fake's own log: when the last successful Salesforce write answered.
             "seconds_first_change_to_last_sf_write": (
                 round(last_write - first_change, 2) if last_write and all_right_at else None
@@ -198,24 +202,26 @@ def _bulk_edit(ids: list[str], tag: str) -> list[dict]:
     return [{"Id": qbo_id, "BillAddr": {"City": f"{tag} {n:04d}"}} for n, qbo_id in enumerate(ids)]
 
 
+def _first(calls: list[dict], kind: str) -> dict | None:
+    return next((c for c in calls if c.get("kind") == kind and c.get("status", 500) < 300), None)
+
+
 def single_changes(stack: Stack, ids: list[str], log) -> dict:
     fakes = stack.fakes
     fakes.settings("qbo", webhook_batch_ms=0)
     latencies, edit_to_written, missing = [], [], 0
+    to_read, read_to_written = [], []  # the two halves: queue + job start, then the API work
     for n in range(SINGLE_EDITS):
         qbo_id = ids[n % len(ids)]
-        fakes.sf("DELETE", "/_fake/calls")
+        fakes.clear_calls()
         since_id = _last_event_id(stack)
         edited = time.time()
         fakes.save_customer(stack.realm, {"Id": qbo_id, "BillAddr": {"City": f"Single {n:04d}"}})
         write = None
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            writes = [
-                c for c in fakes.calls("sf") if c.get("kind") == "write" and c["status"] < 300
-            ]
-            if writes:
-                write = writes[0]
+            write = _first(fakes.calls("sf"), "write")
+            if write:
                 break
             time.sleep(0.01)
         received = stack.sql(
@@ -227,10 +233,17 @@ def single_changes(stack: Stack, ids: list[str], log) -> dict:
         if write is None or not received:
             missing += 1
             continue
-        written = _end_time(write)
-        latencies.append((written - float(received[0][0])) * 1000)
+        written, received_at = _end_time(write), float(received[0][0])
+        latencies.append((written - received_at) * 1000)
         edit_to_written.append((written - edited) * 1000)
-        _quiet(stack, timeout=5)
+        read = _first(fakes.calls("qbo"), "read")
+        if read:
+            to_read.append((_parse_time(read["time"]) - received_at) * 1000)
+            read_to_written.append((written - _parse_time(read["time"])) * 1000)
+        # The next edit starts once this one's events are closed (normally at once).
+        deadline = time.monotonic() + 5
+        while _open_events(stack) and time.monotonic() < deadline:
+            time.sleep(0.02)
     fakes.settings("qbo", webhook_batch_ms=200)
     # The last value of every record edited must be in Salesforce.
     want = {}
@@ -248,6 +261,10 @@ def single_changes(stack: Stack, ids: list[str], log) -> dict:
         "webhook_batch_ms": 0,
         "received_to_written_ms": distribution(latencies, 1),
         "edit_to_written_ms": distribution(edit_to_written, 1),
+        # received -> the QuickBooks read starts: enqueue, RQ pick-up, work-horse fork, claim.
+        "received_to_quickbooks_read_ms": distribution(to_read, 1),
+        # QuickBooks read starts -> Salesforce write answered: the two API calls and mapping.
+        "quickbooks_read_to_written_ms": distribution(read_to_written, 1),
     }
     log(
         f"single: received -> written p50 {result['received_to_written_ms'].get('p50')} ms, "

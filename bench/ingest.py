@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import bodies
 from .closed_loop import run_wrk
+from .cpu import CpuMeter
 from .open_loop import run_fixed_rate
 from .stack import VERIFIER_TOKEN, Stack
 from .stats import runs
@@ -27,8 +28,16 @@ class Settings:
     wrk_connections = int(os.environ.get("BENCH_WRK_CONNECTIONS", "16"))
     rate = float(os.environ.get("BENCH_RATE", "300"))
     latency_seconds = float(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
+    # One extra fixed-rate run of the gateway at a lower rate, for context (0: skip).
+    context_rate = float(os.environ.get("BENCH_CONTEXT_RATE", "150"))
+    context_seconds = float(os.environ.get("BENCH_CONTEXT_SECONDS", "10"))
     # Enough distinct bodies that no wrk thread has to start over within a run.
     bodies_per_second = int(os.environ.get("BENCH_BODIES_PER_SECOND", "6000"))
+
+
+def _load_average() -> list[str]:
+    with open("/proc/loadavg") as loadavg:
+        return loadavg.read().split()[:3]
 
 
 def _inbox(stack: Stack) -> dict:
@@ -42,14 +51,24 @@ def _queued_jobs(stack: Stack) -> int:
     return redis.Redis.from_url(stack.redis_url).llen("rq:queue:sync")
 
 
-def _throughput(stack: Stack, port: int, bodies_file: Path, settings: Settings) -> dict:
-    return run_wrk(
-        f"http://127.0.0.1:{port}{PATH}",
-        bodies_file,
-        settings.wrk_threads,
-        settings.wrk_connections,
-        settings.throughput_seconds,
-    )
+def _throughput(stack: Stack, server: str, port: int, bodies_file: Path, settings) -> dict:
+    with CpuMeter(stack.pid(server), stack.database_pids) as meter:
+        result = run_wrk(
+            f"http://127.0.0.1:{port}{PATH}",
+            bodies_file,
+            settings.wrk_threads,
+            settings.wrk_connections,
+            settings.throughput_seconds,
+        )
+    result["cpu"] = meter.result(result["requests"])
+    return result
+
+
+def _fixed_rate(stack: Stack, server: str, port: int, requests: list[bytes], rate: float) -> dict:
+    with CpuMeter(stack.pid(server), stack.database_pids) as meter:
+        result = run_fixed_rate("127.0.0.1", port, requests, rate)
+    result["cpu"] = meter.result(result["ok"])
+    return result
 
 
 def _requests(stack: Stack, port: int, tag: str, count: int) -> list[bytes]:
@@ -80,10 +99,10 @@ def run(stack: Stack, bare_port: int, work_dir: Path, log) -> dict:
         bodies.write_wrk_file(
             bodies_file, bodies.signed_bodies(VERIFIER_TOKEN, stack.realm, f"thr{rep}", count)
         )
-        one["gateway_throughput"] = _throughput(stack, gateway_port, bodies_file, settings)
+        one["gateway_throughput"] = _throughput(stack, "web", gateway_port, bodies_file, settings)
         one["gateway_throughput"]["inbox_after"] = _inbox(stack)
         one["gateway_throughput"]["jobs_queued_after"] = _queued_jobs(stack)
-        one["bare_throughput"] = _throughput(stack, bare_port, bodies_file, settings)
+        one["bare_throughput"] = _throughput(stack, "bare", bare_port, bodies_file, settings)
         log(
             f"ingest rep {rep}: throughput gateway "
             f"{one['gateway_throughput']['requests_per_s']}/s, "
@@ -92,12 +111,12 @@ def run(stack: Stack, bare_port: int, work_dir: Path, log) -> dict:
 
         stack.reset_inbox()
         gateway_requests = _requests(stack, gateway_port, f"lat{rep}", latency_count)
-        one["gateway_latency"] = run_fixed_rate(
-            "127.0.0.1", gateway_port, gateway_requests, settings.rate
+        one["gateway_latency"] = _fixed_rate(
+            stack, "web", gateway_port, gateway_requests, settings.rate
         )
         one["gateway_latency"]["inbox_after"] = _inbox(stack)
         bare_requests = _requests(stack, bare_port, f"lat{rep}", latency_count)
-        one["bare_latency"] = run_fixed_rate("127.0.0.1", bare_port, bare_requests, settings.rate)
+        one["bare_latency"] = _fixed_rate(stack, "bare", bare_port, bare_requests, settings.rate)
         log(
             f"ingest rep {rep}: at {settings.rate:g}/s gateway p50/p99 "
             f"{one['gateway_latency']['latency_ms'].get('p50')}/"
@@ -105,7 +124,19 @@ def run(stack: Stack, bare_port: int, work_dir: Path, log) -> dict:
             f"{one['bare_latency']['latency_ms'].get('p50')}/"
             f"{one['bare_latency']['latency_ms'].get('p99')} ms"
         )
+        one["load_average_after"] = _load_average()
         repetitions.append(one)
+    context = None
+    if settings.context_rate:
+        stack.reset_inbox()
+        context_requests = _requests(
+            stack, gateway_port, "ctx", int(settings.context_rate * settings.context_seconds)
+        )
+        context = _fixed_rate(stack, "web", gateway_port, context_requests, settings.context_rate)
+        log(
+            f"ingest context: at {settings.context_rate:g}/s gateway p50/p99 "
+            f"{context['latency_ms'].get('p50')}/{context['latency_ms'].get('p99')} ms"
+        )
     stack.reset_inbox()
     bodies_file.unlink(missing_ok=True)
     return {
@@ -121,6 +152,7 @@ def run(stack: Stack, bare_port: int, work_dir: Path, log) -> dict:
         },
         "summary": summarize(repetitions),
         "repetitions": repetitions,
+        "context_run": context,
     }
 
 
@@ -150,6 +182,17 @@ def summarize(repetitions: list[dict]) -> dict:
         "gateway_p99_ms": runs(pick("gateway_latency", "latency_ms", "p99")),
         "bare_p50_ms": runs(pick("bare_latency", "latency_ms", "p50")),
         "bare_p99_ms": runs(pick("bare_latency", "latency_ms", "p99")),
+        "gateway_cpu_ms_per_request": runs(
+            pick("gateway_throughput", "cpu", "server_cpu_ms_per_request"), 3
+        ),
+        "gateway_db_cpu_ms_per_request": runs(
+            pick("gateway_throughput", "cpu", "database_cpu_ms_per_request"), 3
+        ),
+        "bare_cpu_ms_per_request": runs(
+            pick("bare_throughput", "cpu", "server_cpu_ms_per_request"), 3
+        ),
+        "machine_busy_pct_gateway_runs": pick("gateway_throughput", "cpu", "machine_busy_pct"),
+        "others_cpu_s_gateway_runs": pick("gateway_throughput", "cpu", "others_cpu_s"),
         "gateway_fixed_rate_ok": pick("gateway_latency", "ok"),
         "bare_fixed_rate_ok": pick("bare_latency", "ok"),
     }

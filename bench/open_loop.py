@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from .stats import distribution
@@ -30,38 +31,59 @@ class _Run:
     port: int
     max_connections: int
     idle: list[_Connection] = field(default_factory=list)
+    # Requests waiting for a connection, first come first served; each gets one handed over.
+    waiting: deque[asyncio.Future] = field(default_factory=deque)
     opened: int = 0
     peak_opened: int = 0
-    freed: asyncio.Event = field(default_factory=asyncio.Event)
+    peak_waiting: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     send_lag_ms: list[float] = field(default_factory=list)
 
+    async def _open(self) -> _Connection:
+        self.opened += 1
+        self.peak_opened = max(self.peak_opened, self.opened)
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            self.opened -= 1
+            raise
+        return _Connection(reader, writer)
+
     async def take(self) -> _Connection:
-        while True:
-            if self.idle:
-                return self.idle.pop()
-            if self.opened < self.max_connections:
-                self.opened += 1
-                self.peak_opened = max(self.peak_opened, self.opened)
-                try:
-                    reader, writer = await asyncio.open_connection(self.host, self.port)
-                except OSError:
-                    self.opened -= 1
-                    raise
-                return _Connection(reader, writer)
-            self.freed.clear()
-            await self.freed.wait()
+        if self.idle:
+            return self.idle.pop()
+        if self.opened < self.max_connections:
+            return await self._open()
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiting.append(waiter)
+        self.peak_waiting = max(self.peak_waiting, len(self.waiting))
+        return await waiter
 
     def give_back(self, connection: _Connection) -> None:
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
         self.idle.append(connection)
-        self.freed.set()
 
     def drop(self, connection: _Connection) -> None:
         connection.close()
         self.opened -= 1
-        self.freed.set()
+        if self.waiting:  # a waiter would otherwise wait for a connection that is gone
+            asyncio.get_running_loop().create_task(self._replace())
+
+    async def _replace(self) -> None:
+        try:
+            self.give_back(await self._open())
+        except OSError as exc:
+            self.count_error(exc)
+            while self.waiting:
+                waiter = self.waiting.popleft()
+                if not waiter.done():
+                    waiter.set_exception(exc)
 
     def count_error(self, exc: BaseException) -> None:
         name = type(exc).__name__
@@ -154,6 +176,8 @@ def run_fixed_rate(
         "errors": run.errors,
         "seconds": round(elapsed, 2),
         "connections_used": run.peak_opened,
+        "max_connections": max_connections,
+        "peak_requests_waiting_for_a_connection": run.peak_waiting,
         "latency_ms": distribution(run.latencies_ms),
         # How late the generator itself was in sending: large values mean it, not the
         # server, was the bottleneck (the latency above still includes it).

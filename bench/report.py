@@ -49,12 +49,36 @@ def _ingest(lines: list[str], ingest: dict) -> None:
         f"| p50 at fixed rate, ms | {_runs(s['gateway_p50_ms'])} | {_runs(s['bare_p50_ms'])} | | |",
         f"| p99 at fixed rate, ms | {_runs(s['gateway_p99_ms'])} | {_runs(s['bare_p99_ms'])} | "
         f"< {AIMS['p99_ms']:g} | {_met(s['gateway_p99_ms']['median'], AIMS['p99_ms'], False)} |",
+        f"| CPU ms per request, server processes | {_runs(s['gateway_cpu_ms_per_request'])} "
+        f"| {_runs(s['bare_cpu_ms_per_request'])} | | |",
+        f"| CPU ms per request, PostgreSQL backends | "
+        f"{_runs(s['gateway_db_cpu_ms_per_request'])} | | | |",
+        "",
+        f"Machine busy during the gateway throughput runs: "
+        f"{s['machine_busy_pct_gateway_runs']} %; CPU seconds used by other processes "
+        f"meanwhile: {s['others_cpu_s_gateway_runs']}.",
+        "",
+        f"Load average after each repetition: "
+        f"{[one.get('load_average_after') for one in ingest['repetitions']]}.",
         "",
         f"Events stored pending per throughput run: {s['gateway_events_stored_pending']} "
         f"(wrk completed {s['gateway_requests_completed']}; non-2xx "
         f"{s['gateway_non_2xx']}; body-list wrap-arounds {s['gateway_wrapped']}). "
         f"Fixed-rate 2xx answers: gateway {s['gateway_fixed_rate_ok']}, "
         f"bare {s['bare_fixed_rate_ok']}.",
+        "",
+    ]
+
+
+def _context(lines: list[str], context: dict | None) -> None:
+    if not context:
+        return
+    lat, cpu = context["latency_ms"], context["cpu"]
+    lines += [
+        f"Context (one run, gateway only): at {context['rate_target_per_s']:g}/s for "
+        f"{context['seconds']} s, p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms, "
+        f"{context['ok']} of {context['requests']} answered 2xx, machine busy "
+        f"{cpu['machine_busy_pct']} %.",
         "",
     ]
 
@@ -78,6 +102,8 @@ def _burst(lines: list[str], title: str, burst: dict) -> None:
         f"{_met(sf['total'], AIMS['sf_calls'], False)} |",
         f"| s, first change -> all Accounts right (polled) | "
         f"{burst['seconds_first_change_to_all_right_polled']} | | |",
+        f"| s, last change made -> all Accounts right (polled) | "
+        f"{burst['seconds_last_change_to_all_right_polled']} | | |",
         f"| s, first change -> last Salesforce write | "
         f"{burst['seconds_first_change_to_last_sf_write']} | | |",
         f"| webhook POSTs received | {burst['webhook_posts']} | | |",
@@ -116,6 +142,17 @@ def _single(lines: list[str], single: dict) -> None:
         f"{_met(r.get('p50'), AIMS['single_p50_ms'], False)} |",
         f"| edit -> written (incl. the fake's webhook send) | {e.get('p50')} | {e.get('p90')} | "
         f"{e.get('p99')} | {e.get('max')} | | |",
+    ]
+    for key, label in (
+        ("received_to_quickbooks_read_ms", "received -> QuickBooks read starts"),
+        ("quickbooks_read_to_written_ms", "QuickBooks read starts -> written"),
+    ):
+        part = single.get(key) or {}
+        lines.append(
+            f"| {label} | {part.get('p50')} | {part.get('p90')} | {part.get('p99')} | "
+            f"{part.get('max')} | | |"
+        )
+    lines += [
         "",
     ]
 
@@ -132,6 +169,7 @@ def render(results: dict) -> str:
     ]
     if "ingest" in results:
         _ingest(lines, results["ingest"])
+        _context(lines, results["ingest"].get("context_run"))
     if "burst_create" in results:
         _burst(lines, "2a. Burst: 1,000 new customers (end to end)", results["burst_create"])
     if "burst_edit" in results:

@@ -107,6 +107,14 @@ class Stack:
             cursor = conn.execute(query, params or None)
             return cursor.fetchall() if cursor.description else []
 
+    def database_pids(self) -> list[int]:
+        """The PostgreSQL backends connected to the bench database (asked from another one)."""
+        with psycopg.connect(f"{self.options.pg_base}/postgres", autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.options.database,)
+            ).fetchall()
+        return [pid for (pid,) in rows]
+
     def flush_redis(self) -> None:
         redis.Redis.from_url(self.redis_url).flushdb()
 
