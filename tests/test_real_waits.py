@@ -17,12 +17,12 @@ from tests.support.scenario import connect
 def test_a_429_stops_the_company_for_the_real_60_seconds(
     make_app, database_url, redis_url, fakes, live_gateway
 ):
-    app = make_app(database_url, redis_url, fast=False)
-    assert app.config["QBO_THROTTLE_PAUSE_SECONDS"] == 60.0
-    with app.app_context():
-        live_gateway.app = app
+    real = make_app(database_url, redis_url, fast=False)
+    assert real.config["QBO_THROTTLE_PAUSE_SECONDS"] == 60.0
+    with real.app_context():
+        live_gateway.app = real
         try:
-            gw = connect(app, app.test_cli_runner(), fakes)
+            gw = connect(real, real.test_cli_runner(), fakes)
             gw.platforms.settings(
                 "qbo", fail_next=[{"match": "/query", "status": 429, "times": 1, "body": "fault"}]
             )
@@ -45,4 +45,4 @@ def test_a_429_stops_the_company_for_the_real_60_seconds(
             )
             assert gap.total_seconds() >= 60
         finally:
-            live_gateway.app = None
+            live_gateway.app = None  # the `app` fixture's teardown follows

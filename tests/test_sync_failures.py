@@ -186,13 +186,13 @@ def test_a_worker_killed_mid_job_creates_nothing_twice(
     assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
 
 
-def test_embedded_mode_syncs_with_sqlite_and_no_redis(tmp_path, fakes, live_gateway, make_app):
-    app = make_app(f"sqlite:///{tmp_path / 'embedded.sqlite3'}", None)
-    with app.app_context():
+def test_embedded_mode_syncs_with_sqlite_and_no_redis(app, tmp_path, fakes, live_gateway, make_app):
+    embedded = make_app(f"sqlite:///{tmp_path / 'embedded.sqlite3'}", None)
+    with embedded.app_context():
         upgrade()
-        live_gateway.app = app
+        live_gateway.app = embedded
         try:
-            gw = connect(app, app.test_cli_runner(), fakes)
+            gw = connect(embedded, embedded.test_cli_runner(), fakes)
             customer = gw.customer(DisplayName="Embedded Co", BillAddr={"City": "York"})
             deadline = time.monotonic() + 20
             while True:
@@ -203,7 +203,7 @@ def test_embedded_mode_syncs_with_sqlite_and_no_redis(tmp_path, fakes, live_gate
                 time.sleep(0.1)
             account = gw.account(customer["Id"])
             assert (account["Name"], account["BillingCity"]) == ("Embedded Co", "York")
-            assert app.test_client().get("/readyz").json == {
+            assert embedded.test_client().get("/readyz").json == {
                 "database": "ok",
                 "redis": "not configured",
             }

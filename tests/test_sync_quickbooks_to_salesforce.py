@@ -216,9 +216,13 @@ def test_invoice_before_its_customer_syncs_the_customer_first(app, runner, fakes
 
 
 def test_a_missing_required_field_fails_the_event_naming_it(app, runner, fakes):
-    gw = connect(app, runner, fakes, INVOICES_YAML)
+    strict = INVOICES_YAML.replace(
+        "{quickbooks: PrivateNote, salesforce: StageName, default: Closed Won}",
+        "{quickbooks: PrivateNote, salesforce: StageName, required: true}",
+    )
+    gw = connect(app, runner, fakes, strict)
     customer = gw.customer(DisplayName="Acme Ltd")
-    invoice = gw.platforms.qbo_save(
+    gw.platforms.qbo_save(
         gw.realm,
         "Invoice",
         {
@@ -229,9 +233,33 @@ def test_a_missing_required_field_fails_the_event_naming_it(app, runner, fakes):
     )
     gw.settle()
     [event] = gw.events(entity="Invoice")
-    if invoice.get("DocNumber"):  # QuickBooks numbered it: the mapping then has all it needs
-        assert event.status == EventStatus.SYNCED
-    else:
-        assert event.status == EventStatus.FAILED
-        assert "DocNumber" in event.reason
-        assert event.retryable is False
+    assert event.status == EventStatus.FAILED
+    assert "required field missing: PrivateNote → StageName" in event.reason
+    assert event.retryable is False
+    assert gw.platforms.sf_records("Opportunity") == []
+
+
+def test_a_voided_invoice_follows_the_delete_policy(app, runner, fakes):
+    flagged = INVOICES_YAML.replace("on_delete: delete", "on_delete: flag:QBO_Deleted__c")
+    gw = connect(app, runner, fakes, flagged)
+    customer = gw.customer(DisplayName="Acme Ltd")
+    invoice = gw.platforms.qbo_save(
+        gw.realm,
+        "Invoice",
+        {
+            "DocNumber": "1002",
+            "TxnDate": "2026-11-21",
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": invoice_lines(gw, 80.0),
+        },
+    )
+    gw.settle()
+    [opportunity] = gw.platforms.sf_records("Opportunity")
+    assert (opportunity["Amount"], opportunity["QBO_Deleted__c"]) == (80, False)
+    gw.platforms.qbo_action(gw.realm, "Invoice", invoice["Id"], "void")
+    gw.settle()
+    [opportunity] = gw.platforms.sf_records("Opportunity")
+    assert opportunity["QBO_Deleted__c"] is True
+    void = gw.events(operation="void")[0]
+    assert void.status == EventStatus.SYNCED
+    assert void.reason.startswith("voided in QuickBooks; flagged QBO_Deleted__c")
