@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +45,22 @@ def _machine() -> dict:
     }
 
 
+def _revision() -> dict:
+    """The commit measured, and whether the shared working tree differed from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False, timeout=30
+        )
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "gateway", "tests/fakes")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes_in": sorted({line[3:] for line in changed.splitlines()}),
+    }
+
+
 def _stop(signum, _frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -65,6 +82,7 @@ def main() -> int:
         "started_at": stamp,
         "command": os.environ.get("BENCH_COMMAND", "python -m bench"),
         "machine": _machine(),
+        "revision": _revision(),
         "only": only,
         "notes": stack.notes,
         "problems": [],

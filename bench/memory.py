@@ -21,6 +21,11 @@ def _status_kb(pid: int) -> dict[str, int]:
             name, _, rest = line.partition(":")
             if name in ("VmRSS", "VmHWM"):
                 values[name] = int(rest.split()[0])
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("Pss:"):
+                values["Pss"] = int(line.split()[1])
+                break
     return values
 
 
@@ -29,22 +34,27 @@ class TreePeak:
     root: int
     samples: int = 0
     peak_tree_rss_kb: int = 0  # the largest sum of VmRSS over the tree in one sample
+    peak_tree_pss_kb: int = 0  # the same with Pss: shared pages counted once
     peak_processes: int = 0
     hwm_kb: dict[int, int] = field(default_factory=dict)  # pid -> last VmHWM seen
     cmd: dict[int, str] = field(default_factory=dict)
 
     def sample(self) -> None:
-        total, alive = 0, 0
+        total, pss, alive = 0, 0, 0
         for pid in [self.root, *children_of(self.root)]:
             with contextlib.suppress(OSError):
                 values = _status_kb(pid)
+                if not values.get("VmHWM"):
+                    continue  # a zombie: already exited, nothing mapped any more
                 if pid not in self.cmd:
                     self.cmd[pid] = _cmdline(pid)
                 total += values.get("VmRSS", 0)
-                self.hwm_kb[pid] = values.get("VmHWM", 0)
+                pss += values.get("Pss", 0)
+                self.hwm_kb[pid] = values["VmHWM"]
                 alive += 1
         self.samples += 1
         self.peak_tree_rss_kb = max(self.peak_tree_rss_kb, total)
+        self.peak_tree_pss_kb = max(self.peak_tree_pss_kb, pss)
         self.peak_processes = max(self.peak_processes, alive)
 
     def summary(self) -> dict:
@@ -52,6 +62,7 @@ class TreePeak:
         return {
             "samples": self.samples,
             "peak_tree_rss_mb": round(self.peak_tree_rss_kb / 1024, 1),
+            "peak_tree_pss_mb": round(self.peak_tree_pss_kb / 1024, 1),
             "max_process_hwm_mb": round(biggest[1] / 1024, 1),
             "max_process": self.cmd.get(biggest[0], "") if biggest[0] else "",
             "processes_seen": len(self.hwm_kb),

@@ -165,6 +165,8 @@ def render(results: dict) -> str:
         f"Command: `{results.get('command')}`; {machine.get('cpus')} CPUs "
         f"({machine.get('cpu_model')}), load average at start "
         f"{' '.join(machine.get('load_average_at_start', []))}; took {results.get('seconds')} s.",
+        f"Commit {results.get('revision', {}).get('commit', '?')[:12]}; uncommitted changes in "
+        f"gateway/ or tests/fakes/: {results.get('revision', {}).get('uncommitted_changes_in')}.",
         "",
     ]
     if "ingest" in results:
