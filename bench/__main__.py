@@ -52,11 +52,12 @@ def _revision() -> dict:
         done = subprocess.run(
             ["git", *args], cwd=REPO, capture_output=True, text=True, check=False, timeout=30
         )
-        return done.stdout.strip()
+        return done.stdout
 
+    # Porcelain lines are "XY path"; the leading status column may be a space.
     changed = git("status", "--porcelain", "--untracked-files=no", "--", "gateway", "tests/fakes")
     return {
-        "commit": git("rev-parse", "HEAD"),
+        "commit": git("rev-parse", "HEAD").strip(),
         "uncommitted_changes_in": sorted({line[3:] for line in changed.splitlines()}),
     }
 
