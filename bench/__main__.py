@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,6 +137,7 @@ def main() -> int:
         path = RESULTS / f"{stamp}.json"
         path.write_text(json.dumps(results, indent=2) + "\n")
         (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+        shutil.rmtree(work_dir, ignore_errors=True)
         summary = report.render(results)
         (RESULTS / "summary.md").write_text(summary)
         print(summary)

@@ -115,13 +115,15 @@ def _burst(lines: list[str], title: str, burst: dict) -> None:
     memory = burst.get("memory") or {}
     if memory:
         lines += [
-            "| process tree | peak tree RSS, MB | largest single VmHWM, MB | processes |",
-            "|---|---|---|---|",
+            "| process tree | peak sum of VmRSS, MB | peak sum of Pss, MB | "
+            "largest single VmHWM, MB | processes seen (at once) |",
+            "|---|---|---|---|---|",
         ]
         for name, tree in memory.items():
             lines.append(
-                f"| {name} | {tree['peak_tree_rss_mb']} | {tree['max_process_hwm_mb']} | "
-                f"{tree['processes_seen']} |"
+                f"| {name} | {tree['peak_tree_rss_mb']} | {tree.get('peak_tree_pss_mb')} | "
+                f"{tree['max_process_hwm_mb']} | {tree['processes_seen']} "
+                f"({tree['peak_processes_at_once']}) |"
             )
         lines.append("")
 
