@@ -16,10 +16,16 @@ from dataclasses import dataclass, field
 
 from .stats import distribution
 
+# gunicorn closes a keep-alive connection idle for `keepalive` (5 s in gunicorn.conf.py); one
+# idle longer than this is closed here rather than found dead on the next request.
+MAX_IDLE_SECONDS = 4.0
+
 
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.idle_since = time.monotonic()
+        self.used = False
 
     def close(self) -> None:
         self.writer.close()
@@ -51,10 +57,14 @@ class _Run:
             raise
         return _Connection(reader, writer)
 
-    async def take(self) -> _Connection:
-        if self.idle:
-            return self.idle.pop()
-        if self.opened < self.max_connections:
+    async def take(self, fresh: bool = False) -> _Connection:
+        now = time.monotonic()
+        while self.idle and not fresh:
+            connection = self.idle.pop()
+            if now - connection.idle_since < MAX_IDLE_SECONDS:
+                return connection
+            self.drop(connection)
+        if self.opened < self.max_connections or fresh:
             return await self._open()
         waiter = asyncio.get_running_loop().create_future()
         self.waiting.append(waiter)
@@ -62,6 +72,7 @@ class _Run:
         return await waiter
 
     def give_back(self, connection: _Connection) -> None:
+        connection.idle_since = time.monotonic()
         while self.waiting:
             waiter = self.waiting.popleft()
             if not waiter.done():
@@ -111,20 +122,24 @@ async def _exchange(connection: _Connection, raw: bytes) -> tuple[int, bool]:
 
 async def _one(run: _Run, raw: bytes, due: float) -> None:
     loop = asyncio.get_running_loop()
+    fresh = False
     for attempt in range(3):
         try:
-            connection = await run.take()
+            connection = await run.take(fresh)
         except OSError as exc:
             run.count_error(exc)
             return
         if attempt == 0:
             run.send_lag_ms.append((loop.time() - due) * 1000)
+        reused, connection.used = connection.used, True
         try:
             status, close = await asyncio.wait_for(_exchange(connection, raw), timeout=10)
         except asyncio.IncompleteReadError as exc:
             run.drop(connection)
-            if not exc.partial:
-                continue  # an idle keep-alive connection the server had closed: send again
+            if reused and not exc.partial:
+                # A keep-alive connection the server had closed: send again on a new one.
+                fresh = True
+                continue
             run.count_error(exc)
             return
         except (OSError, TimeoutError) as exc:
