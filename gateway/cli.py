@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from . import inbox, queue, sync_config
 from .connectors import ConnectorError
-from .connectors.tokens import expires_at, refresh_grant
+from .connectors.quickbooks import store_token as store_quickbooks_token
+from .connectors.salesforce import store_token as store_salesforce_token
+from .connectors.tokens import refresh_grant
 from .extensions import db
 from .models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
 from .sync import RECONNECT_PREFIX
@@ -22,6 +24,17 @@ def _exchange(token_url: str, client_id: str, client_secret: str, refresh_token:
         return refresh_grant(token_url, client_id, client_secret, refresh_token, timeout=60)
     except ConnectorError as exc:
         raise click.ClickException(f"token exchange at {token_url} failed: {exc}") from exc
+
+
+def _save_connection(row, message: str) -> None:
+    """Commit a (re)connected row, then retry the events that waited for it."""
+    row.status = ConnectionStatus.CONNECTED
+    row.status_detail = None
+    db.session.commit()
+    retried = _retry_disconnected()
+    click.echo(message)
+    if retried:
+        click.echo(f"Retrying events that waited for the connection ({retried} object types).")
 
 
 def _retry_disconnected() -> int:
@@ -57,21 +70,11 @@ def connect_quickbooks(realm_id: str, refresh_token: str, default: bool | None) 
     if company is None:
         company = Company(realm_id=realm_id)
         db.session.add(company)
-    # The refresh token may have rotated: store what came back, never what was passed in.
-    company.access_token = token["access_token"]
-    company.refresh_token = token.get("refresh_token") or refresh_token
-    company.access_token_expires_at = expires_at(token.get("expires_in"), 3600)
-    if token.get("x_refresh_token_expires_in"):
-        company.refresh_token_expires_at = expires_at(token["x_refresh_token_expires_in"], 0)
-    company.status = ConnectionStatus.CONNECTED
-    company.status_detail = None
+    company.refresh_token = refresh_token
+    store_quickbooks_token(company, token)
     if default is not None:
         company.is_default = default
-    db.session.commit()
-    retried = _retry_disconnected()
-    click.echo(f"Connected QuickBooks company {realm_id}.")
-    if retried:
-        click.echo(f"Retrying events that waited for the connection ({retried} object types).")
+    _save_connection(company, f"Connected QuickBooks company {realm_id}.")
 
 
 @connect.command("salesforce")
@@ -97,16 +100,9 @@ def connect_salesforce(refresh_token: str) -> None:
         raise click.ClickException(
             f"already connected to Salesforce org {org.org_id}; this token is for {org_id}"
         )
-    org.instance_url = token["instance_url"]
-    org.access_token = token["access_token"]
-    org.refresh_token = token.get("refresh_token") or refresh_token
-    org.status = ConnectionStatus.CONNECTED
-    org.status_detail = None
-    db.session.commit()
-    retried = _retry_disconnected()
-    click.echo(f"Connected Salesforce org {org_id} at {org.instance_url}.")
-    if retried:
-        click.echo(f"Retrying events that waited for the connection ({retried} object types).")
+    org.refresh_token = refresh_token
+    store_salesforce_token(org, token)
+    _save_connection(org, f"Connected Salesforce org {org_id} at {org.instance_url}.")
 
 
 @click.group("sync-config", help="Export or import object and field mappings (YAML).")

@@ -44,6 +44,31 @@ def client_for(gw) -> QuickBooksClient:
     return QuickBooksClient(gw.company())
 
 
+def run_in_threads(app, gw, workers: int, queries: int) -> list[Exception]:
+    """Workers (threads, each with its own client and session) start together and query;
+    returns what they raised."""
+    errors: list[Exception] = []
+    start = threading.Barrier(workers, timeout=30)
+
+    def work():
+        with app.app_context():
+            try:
+                client = client_for(gw)
+                db.session.close()  # more workers than pooled connections: give it back
+                start.wait()
+                for _ in range(queries):
+                    client.query("SELECT * FROM Customer")
+            except Exception as exc:  # collected for the test to assert on
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return errors
+
+
 def expire_access_token(gw) -> None:
     company = gw.company()
     company.access_token_expires_at = utcnow() - timedelta(minutes=5)
@@ -53,23 +78,7 @@ def expire_access_token(gw) -> None:
 def test_eight_workers_with_an_expired_token_make_one_refresh(app, gw):
     expire_access_token(gw)
     before = gw.company().refresh_token
-    errors, start = [], threading.Barrier(8)
-
-    def work():
-        with app.app_context():
-            try:
-                client = client_for(gw)
-                start.wait()
-                client.query("SELECT * FROM Customer")
-            except Exception as exc:  # collected and asserted below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert errors == []
+    assert run_in_threads(app, gw, workers=8, queries=1) == []
     assert len(gw.platforms.calls("qbo", "auth")) == 1
     after = gw.company()
     assert after.refresh_token != before  # the rotated token was stored
@@ -135,23 +144,7 @@ def test_a_fault_inside_a_200_is_an_error(gw):
 
 def test_limits_are_shared_so_the_fake_never_throttles(app, gw):
     gw.platforms.settings("qbo", latency_ms=150)
-    errors = []
-
-    def work():
-        with app.app_context():
-            try:
-                client = client_for(gw)
-                for _ in range(2):
-                    client.query("SELECT * FROM Customer")
-            except Exception as exc:  # collected and asserted below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert run_in_threads(app, gw, workers=16, queries=2) == []
     reads = gw.platforms.calls("qbo", "read")
     assert len(reads) == 32
     assert all(call["status"] == 200 for call in reads)

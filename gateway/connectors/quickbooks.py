@@ -129,6 +129,16 @@ def _is_throttle(errors: list[dict[str, str]]) -> bool:
     )
 
 
+def store_token(company: Company, token: dict) -> None:
+    """Keep what a token answer gives. The refresh token may have rotated: store what came
+    back, every time, never what was sent."""
+    company.access_token = token["access_token"]
+    company.refresh_token = token.get("refresh_token") or company.refresh_token
+    company.access_token_expires_at = expires_at(token.get("expires_in"), 3600)
+    if token.get("x_refresh_token_expires_in"):
+        company.refresh_token_expires_at = expires_at(token["x_refresh_token_expires_in"], 0)
+
+
 def quote(value: str) -> str:
     """A string literal for QuickBooks' query language (it does not escape for us)."""
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -164,13 +174,6 @@ class QuickBooksClient:
                 return row.access_token == failed_token
             return self._expired(row.access_token_expires_at)
 
-        def store(row: Company, token: dict) -> None:
-            row.access_token = token["access_token"]
-            row.refresh_token = token.get("refresh_token") or row.refresh_token
-            row.access_token_expires_at = expires_at(token.get("expires_in"), 3600)
-            if token.get("x_refresh_token_expires_in"):
-                row.refresh_token_expires_at = expires_at(token["x_refresh_token_expires_in"], 0)
-
         config = self.config
         row = refresh_connection(
             Company,
@@ -184,7 +187,7 @@ class QuickBooksClient:
                 refresh_token,
                 config["QBO_TIMEOUT_SECONDS"],
             ),
-            store,
+            store_token,
         )
         self._load_tokens(row)
 

@@ -28,6 +28,13 @@ RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVA
 DESCRIBE_TTL = 300.0
 
 
+def store_token(org: SalesforceOrg, token: dict) -> None:
+    """Keep what a token answer gives; Salesforce returns a refresh token only sometimes."""
+    org.access_token = token["access_token"]
+    org.instance_url = token.get("instance_url") or org.instance_url
+    org.refresh_token = token.get("refresh_token") or org.refresh_token
+
+
 class SalesforceCallError(ConnectorError):
     def __init__(self, status: int | None, errors: list[dict], context: str):
         self.status = status
@@ -81,12 +88,6 @@ class SalesforceClient:
     def refresh(self) -> None:
         failed_token = self.access_token
         config = self.config
-
-        def store(row: SalesforceOrg, token: dict) -> None:
-            row.access_token = token["access_token"]
-            row.instance_url = token.get("instance_url") or row.instance_url
-            row.refresh_token = token.get("refresh_token") or row.refresh_token
-
         row = refresh_connection(
             SalesforceOrg,
             self.org_row_id,
@@ -99,7 +100,7 @@ class SalesforceClient:
                 refresh_token,
                 config["SF_TIMEOUT_SECONDS"],
             ),
-            store,
+            store_token,
         )
         self._build(row)
 
@@ -131,8 +132,8 @@ class SalesforceClient:
 
         return self.call(f"upsert {sobject}", run)
 
-    def upsert_many(self, sobject: str, field: str, records: list[dict]) -> list[dict]:
-        """sObject Collections upsert, 200 records a call; results in the records' order."""
+    def _collection_writes(self, what: str, path: str, sobject: str, records: list[dict]):
+        """One sObject Collections PATCH per 200 records; results in the records' order."""
         results: list[dict] = []
         for chunk in _chunks(records, COLLECTION_LIMIT):
             body = {
@@ -141,31 +142,21 @@ class SalesforceClient:
             }
             results.extend(
                 self.call(
-                    f"collections upsert {sobject}",
-                    lambda sf, body=body: sf.restful(
-                        f"composite/sobjects/{sobject}/{field}", method="PATCH", json=body
-                    ),
+                    f"collections {what} {sobject}",
+                    lambda sf, body=body: sf.restful(path, method="PATCH", json=body),
                 )
             )
         return results
 
+    def upsert_many(self, sobject: str, field: str, records: list[dict]) -> list[dict]:
+        """Upsert by external id (records carry the external id field)."""
+        return self._collection_writes(
+            "upsert", f"composite/sobjects/{sobject}/{field}", sobject, records
+        )
+
     def update_many(self, sobject: str, records: list[dict]) -> list[dict]:
-        """sObject Collections update by Id (records carry "Id")."""
-        results: list[dict] = []
-        for chunk in _chunks(records, COLLECTION_LIMIT):
-            body = {
-                "allOrNone": False,
-                "records": [{"attributes": {"type": sobject}, **record} for record in chunk],
-            }
-            results.extend(
-                self.call(
-                    f"collections update {sobject}",
-                    lambda sf, body=body: sf.restful(
-                        "composite/sobjects", method="PATCH", json=body
-                    ),
-                )
-            )
-        return results
+        """Update by Id (records carry "Id")."""
+        return self._collection_writes("update", "composite/sobjects", sobject, records)
 
     def delete_many(self, ids: list[str]) -> list[dict]:
         results: list[dict] = []
