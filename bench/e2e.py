@@ -190,11 +190,8 @@ def _new_customers(tag: str) -> list[dict]:
     ]
 
 
-def _created_expect(record: dict) -> dict:
-    return {"Name": record["DisplayName"], "BillingCity": record["BillAddr"]["City"]}
-
-
-def _city_expect(record: dict) -> dict:
+def _expected_account(record: dict) -> dict:
+    """The Account fields a saved customer (as QuickBooks returned it) must end up as."""
     return {"Name": record["DisplayName"], "BillingCity": record["BillAddr"]["City"]}
 
 
@@ -285,13 +282,15 @@ def run(stack: Stack, which: list[str], log, problems: list[str]) -> dict:
     # The customers every later step edits; creating them is the first burst.
     burst = Burst(stack, "burst create", log)
     with MemorySampler(roots) as memory:
-        created = burst.run(_new_customers("A"), _created_expect)
+        created = burst.run(_new_customers("A"), _expected_account)
     created["memory"] = memory.summary()
     ids = [record["Id"] for record in burst.saved]
     if "burst" in which:
         results["burst_create"] = created
         with MemorySampler(roots) as memory:
-            edited = Burst(stack, "burst edit", log).run(_bulk_edit(ids, "Edited"), _city_expect)
+            edited = Burst(stack, "burst edit", log).run(
+                _bulk_edit(ids, "Edited"), _expected_account
+            )
         edited["memory"] = memory.summary()
         results["burst_edit"] = edited
     if "single" in which:
@@ -303,7 +302,7 @@ def run(stack: Stack, which: list[str], log, problems: list[str]) -> dict:
         try:
             with MemorySampler(roots) as memory:
                 slow = Burst(stack, f"burst edit, emulators +{latency:g} ms", log).run(
-                    _bulk_edit(ids, "Slow"), _city_expect
+                    _bulk_edit(ids, "Slow"), _expected_account
                 )
             slow["memory"] = memory.summary()
             slow["emulator_latency_ms"] = latency
