@@ -33,6 +33,8 @@ TUNABLES: dict[str, tuple[type, Any]] = {
     "SWEEPER_INTERVAL_SECONDS": (float, 30.0),
     "STALE_PENDING_SECONDS": (float, 30.0),  # a pending event this old with no job gets one
     "COALESCE_WINDOW_MS": (int, 100),
+    # How long the webhook edge trusts its cached view of companies and real-time mappings.
+    "LOOKUP_CACHE_SECONDS": (float, 2.0),
     "JOB_TIMEOUT_SECONDS": (int, 600),
     # A sync lock is kept alive by a heartbeat and lapses this soon after its job dies.
     "SYNC_LOCK_SECONDS": (float, 30.0),
@@ -120,7 +122,10 @@ def load_config(
         "SF_API_VERSION": sf_api_version,
         "SF_CALLOUT_SECRETS": _list(env.get("SF_CALLOUT_SECRETS")),
         "TOKEN_ENCRYPTION_KEYS": _list(env.get("TOKEN_ENCRYPTION_KEYS")),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No pre-ping: it costs every webhook a round trip. After a database restart the pool
+        # is invalidated by the first failing statement (that webhook gets 503 and Intuit
+        # resends it); connections are also recycled every 30 minutes.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1800},
     }
     for name, (kind, default) in TUNABLES.items():
         raw = env.get(name)

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
 from .models import Event, EventStatus, utcnow
@@ -62,10 +63,24 @@ class IncomingEvent:
         }
 
 
-def _insert():
-    dialect = db.engine.dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(Event.__table__)
+def _insert_returning():
+    table = Event.__table__
+    return insert(table).returning(table.c.sync_key, table.c.status)
+
+
+# The plain INSERT is served from SQLAlchemy's compiled-statement cache; the dialects' ON
+# CONFLICT inserts are not cacheable, so they are kept for the rare batch with a redelivery.
+_INSERT = _insert_returning()
+
+
+def _insert_skipping_duplicates():
+    table = Event.__table__
+    module = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+        .returning(table.c.sync_key, table.c.status)
+    )
 
 
 def store(events: Sequence[IncomingEvent]) -> tuple[int, set[str]]:
@@ -79,14 +94,14 @@ def store(events: Sequence[IncomingEvent]) -> tuple[int, set[str]]:
     for event in events:  # a POST may repeat an event; keep the first
         row = event.row()
         rows.setdefault((row["source"], row["dedupe_key"]), row)
-    statement = (
-        _insert()
-        .values(list(rows.values()))
-        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(Event.__table__.c.sync_key, Event.__table__.c.status)
-    )
-    inserted = db.session.execute(statement).all()
-    db.session.commit()
+    values = list(rows.values())
+    try:
+        inserted = db.session.connection().execute(_INSERT, values).all()
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        inserted = db.session.connection().execute(_insert_skipping_duplicates(), values).all()
+        db.session.commit()
     keys = {key for key, status in inserted if key and status == EventStatus.PENDING}
     return len(inserted), keys
 

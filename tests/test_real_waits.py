@@ -15,8 +15,9 @@ from tests.support.scenario import connect
 
 @pytest.mark.slow
 def test_a_429_stops_the_company_for_the_real_60_seconds(
-    make_app, database_url, redis_url, fakes, live_gateway
+    app, make_app, database_url, redis_url, fakes, live_gateway
 ):
+    # `app` gives a clean database, Redis and emulators; this one keeps every default wait.
     real = make_app(database_url, redis_url, fast=False)
     assert real.config["QBO_THROTTLE_PAUSE_SECONDS"] == 60.0
     with real.app_context():

@@ -4,13 +4,14 @@ size limit, outages. The sync itself is covered end to end elsewhere."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway import queue
 from gateway.extensions import db
-from gateway.models import Event, EventStatus
+from gateway.models import Event, EventStatus, ObjectMapping
 from tests.conftest import VERIFIER_TOKEN
 from tests.support.factories import (
     add_company,
@@ -294,3 +295,26 @@ def test_unknown_routes_answer_json(client):
     response = client.get("/nope")
     assert response.status_code == 404
     assert set(response.json) == {"error", "message"}
+
+
+def test_a_company_connected_a_moment_ago_is_known_at_once(client, app):
+    add_mappings()
+    first, headers = signed([cloudevent("777", "Customer", "1", "created", "k1")], VERIFIER_TOKEN)
+    client.post(URL, data=first, headers=headers)
+    add_company("777")  # connected right after: the edge caches found companies only
+    second, headers = signed([cloudevent("777", "Customer", "1", "updated", "k2")], VERIFIER_TOKEN)
+    client.post(URL, data=second, headers=headers)
+    assert [e.status for e in events()] == ["ignored", "pending"]
+
+
+def test_switching_real_time_off_takes_effect_within_the_cache_time(client, app, realm):
+    app.config["LOOKUP_CACHE_SECONDS"] = 0.2
+    app.extensions.pop("gateway_lookups", None)
+    body, headers = signed([cloudevent(realm, "Customer", "1", "updated", "t1")], VERIFIER_TOKEN)
+    client.post(URL, data=body, headers=headers)
+    db.session.execute(update(ObjectMapping).values(realtime=False))
+    db.session.commit()
+    time.sleep(0.25)
+    body, headers = signed([cloudevent(realm, "Customer", "1", "updated", "t2")], VERIFIER_TOKEN)
+    client.post(URL, data=body, headers=headers)
+    assert [e.status for e in events()] == ["pending", "ignored"]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Flask, current_app, jsonify, request
-from sqlalchemy import select
 
 from .. import queue
 from ..errors import error_response
-from ..extensions import db
 from ..inbox import IncomingEvent, store
-from ..models import Company, EventStatus, ObjectMapping
+from ..models import EventStatus
 from . import quickbooks_format
+from .lookups import lookups
 from .signatures import verify_intuit
 
 log = logging.getLogger(__name__)
@@ -46,32 +45,9 @@ def receive():
 
 def classify(items: list) -> list[IncomingEvent]:
     changes = [item for item in items if isinstance(item, quickbooks_format.Change)]
-    realms = {change.realm_id for change in changes}
-    entities = {change.entity for change in changes if change.entity}
-    companies = (
-        {
-            company.realm_id: company
-            for company in db.session.execute(
-                select(Company).where(Company.realm_id.in_(realms))
-            ).scalars()
-        }
-        if realms
-        else {}
-    )
-    realtime = (
-        {
-            mapping.quickbooks_type
-            for mapping in db.session.execute(
-                select(ObjectMapping).where(
-                    ObjectMapping.realtime.is_(True),
-                    ObjectMapping.quickbooks_type.in_(entities),
-                    ObjectMapping.direction.in_(("both", "quickbooks_to_salesforce")),
-                )
-            ).scalars()
-        }
-        if entities
-        else set()
-    )
+    known = lookups()
+    companies = known.company_ids({change.realm_id for change in changes}) if changes else {}
+    realtime = known.realtime_entities() if changes else frozenset()
     return [
         _incoming(item, companies, realtime)
         if isinstance(item, quickbooks_format.Change)
@@ -86,13 +62,13 @@ def classify(items: list) -> list[IncomingEvent]:
     ]
 
 
-def _incoming(change, companies: dict[str, Company], realtime: set[str]) -> IncomingEvent:
-    company = companies.get(change.realm_id)
+def _incoming(change, companies: dict[str, int], realtime: frozenset[str]) -> IncomingEvent:
+    company_id = companies.get(change.realm_id)
     event = IncomingEvent(
         source=SOURCE,
         dedupe_key=change.dedupe_key,
         account_id=change.realm_id,
-        company_id=company.id if company else None,
+        company_id=company_id,
         entity=change.entity or change.entity_name,
         record_id=change.record_id,
         operation=change.operation or change.operation_name,
@@ -101,7 +77,7 @@ def _incoming(change, companies: dict[str, Company], realtime: set[str]) -> Inco
         payload=change.payload,
     )
     reason = None
-    if company is None:
+    if company_id is None:
         reason = f"unknown company: realm {change.realm_id} is not connected"
     elif change.entity is None:
         reason = f"unhandled entity: {change.entity_name}"
@@ -112,7 +88,7 @@ def _incoming(change, companies: dict[str, Company], realtime: set[str]) -> Inco
     if reason:
         event.status, event.reason = EventStatus.IGNORED, reason
     else:
-        event.sync_key = sync_key(company.id, change.entity)
+        event.sync_key = sync_key(company_id, change.entity)
     return event
 
 
