@@ -190,7 +190,7 @@ class Stack:
             WEB_CONCURRENCY=str(self.options.web_concurrency),
             WEB_THREADS=str(self.options.web_threads),
             # An empty value is not "off" for gunicorn (it tries to open a file named "").
-            GUNICORN_ACCESS_LOG="/dev/null",
+            GUNICORN_ACCESS_LOG="off",
             **extra,
         )
         argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app]
