@@ -1,7 +1,7 @@
 """`python -m bench`: run the benchmarks, write bench/results/*.json and a summary.
 
-BENCH_ONLY=ingest,burst,single,burst_latency picks a subset (default: all). Other knobs are
-environment variables read in bench/stack.py, bench/ingest.py and bench/e2e.py.
+BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated picks a subset (default: all).
+Other knobs are environment variables read in bench/stack.py, bench/ingest.py and bench/e2e.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .procs import Processes, free_port
 from .stack import REPO, Options, Stack
 
 RESULTS = Path(__file__).with_name("results")
-ALL = ("ingest", "burst", "single", "burst_latency")
+ALL = ("ingest", "burst", "single", "burst_latency", "burst_aggregated")
 
 
 def log(message: str) -> None:

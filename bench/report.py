@@ -185,6 +185,13 @@ def render(results: dict) -> str:
             f"{results['burst_edit_latency']['emulator_latency_ms']:g} ms",
             results["burst_edit_latency"],
         )
+    if "burst_edit_aggregated" in results:
+        _burst(
+            lines,
+            f"2d. Bulk edit, webhooks aggregated over "
+            f"{results['burst_edit_aggregated']['webhook_batch_ms']:g} ms (as Intuit does)",
+            results["burst_edit_aggregated"],
+        )
     if "single" in results:
         _single(lines, results["single"])
     for note in results.get("notes") or []:

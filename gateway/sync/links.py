@@ -26,16 +26,33 @@ def find(mapping_id: int, company_id: int, quickbooks_ids: Iterable[str]) -> dic
     return {row.quickbooks_id: row for row in rows}
 
 
-def save(mapping_id: int, company_id: int, quickbooks_id: str, **values: Any) -> None:
-    """Insert or update one link. An upsert, because two jobs may link the same record at once
-    (a Customer job, and an Invoice job syncing that Customer first as its parent)."""
-    table = RecordLink.__table__
-    module = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    values["updated_at"] = utcnow()
-    statement = module.insert(table).values(
-        mapping_id=mapping_id, company_id=company_id, quickbooks_id=quickbooks_id, **values
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=["mapping_id", "company_id", "quickbooks_id"], set_=values
-    )
-    db.session.execute(statement)
+class LinkWrites:
+    """Link changes gathered during a run and written together: one statement per kind of
+    change instead of one per record."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+
+    def save(self, mapping_id: int, company_id: int, quickbooks_id: str, **values: Any) -> None:
+        row = {
+            "mapping_id": mapping_id,
+            "company_id": company_id,
+            "quickbooks_id": quickbooks_id,
+            **values,
+        }
+        self._rows.setdefault(tuple(sorted(values)), []).append(row)
+
+    def flush(self) -> None:
+        """Insert or update the gathered links. An upsert, because two jobs may link the same
+        record at once (a Customer job, and an Invoice job syncing that Customer first)."""
+        table = RecordLink.__table__
+        module = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+        for columns, rows in self._rows.items():
+            statement = module.insert(table)
+            updates = {name: statement.excluded[name] for name in (*columns, "updated_at")}
+            statement = statement.on_conflict_do_update(
+                index_elements=["mapping_id", "company_id", "quickbooks_id"], set_=updates
+            )
+            now = utcnow()
+            db.session.connection().execute(statement, [{**row, "updated_at": now} for row in rows])
+        self._rows.clear()

@@ -61,6 +61,7 @@ class QuickBooksToSalesforce:
         # outcomes per (QuickBooks entity, id), one entry per mapping that handled the record;
         # parents synced along the way have their own entity, so ids never collide
         self.outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
+        self.link_writes = links.LinkWrites()
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -218,6 +219,7 @@ class QuickBooksToSalesforce:
                 results.append((qbo_id, digest, {"id": sf_id, **result, "adopted": True}))
         for qbo_id, digest, result in results:
             self._record_write(spec_row, qbo_id, digest, result)
+        self.link_writes.flush()  # before anything looks these links up (a child's lookup)
 
     def _record_write(
         self, spec_row: ObjectMapping, qbo_id: str, digest: str, result: dict
@@ -233,7 +235,7 @@ class QuickBooksToSalesforce:
             reason, retryable = record_error(result)
             self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, retryable))
             return
-        links.save(
+        self.link_writes.save(
             spec_row.id,
             self.company.id,
             qbo_id,
@@ -327,7 +329,7 @@ class QuickBooksToSalesforce:
         for (qbo_id, sf_id), result in zip(targets.items(), results, strict=True):
             codes = {e.get("statusCode") for e in result.get("errors") or []}
             if result.get("success") or (policy == "delete" and "ENTITY_IS_DELETED" in codes):
-                links.save(
+                self.link_writes.save(
                     spec_row.id,
                     self.company.id,
                     qbo_id,
@@ -344,7 +346,8 @@ class QuickBooksToSalesforce:
                 self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, retryable))
         for qbo_id, survivor in merged_into.items():
             if qbo_id not in targets and qbo_id in existing:
-                links.save(spec_row.id, self.company.id, qbo_id, merged_into=survivor)
+                self.link_writes.save(spec_row.id, self.company.id, qbo_id, merged_into=survivor)
+        self.link_writes.flush()
 
     # -- outcomes -------------------------------------------------------------------------------
 
