@@ -263,3 +263,36 @@ def test_a_voided_invoice_follows_the_delete_policy(app, runner, fakes):
     void = gw.events(operation="void")[0]
     assert void.status == EventStatus.SYNCED
     assert void.reason.startswith("voided in QuickBooks; flagged QBO_Deleted__c")
+
+
+def test_an_invoice_whose_customer_cannot_sync_yet_waits_for_it(app, runner, fakes):
+    gw = connect(app, runner, fakes, INVOICES_YAML)
+    customer = gw.customer(DisplayName="Acme Ltd")
+    # The parent Account's write fails once with a lock; the invoice is retried after it.
+    gw.platforms.settings(
+        "sf",
+        fail_next=[
+            {
+                "match": "/sobjects/Account/QBO_Id__c/",
+                "status": 400,
+                "times": 1,
+                "body": "UNABLE_TO_LOCK_ROW",
+            }
+        ],
+    )
+    gw.platforms.qbo_save(
+        gw.realm,
+        "Invoice",
+        {
+            "DocNumber": "1003",
+            "TxnDate": "2026-11-22",
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": invoice_lines(gw, 12.0),
+        },
+    )
+    gw.settle()
+    [opportunity] = gw.platforms.sf_records("Opportunity")
+    assert opportunity["AccountId"] == gw.account(customer["Id"])["Id"]
+    [event] = gw.events(entity="Invoice")
+    assert event.status == EventStatus.SYNCED
+    assert event.attempts == 2

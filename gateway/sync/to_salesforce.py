@@ -142,6 +142,13 @@ class QuickBooksToSalesforce:
                 payload = mapping.to_salesforce(
                     mapping.clean_quickbooks_record(record), spec, resolved, field_types
                 )
+            except mapping.UnresolvedReference as exc:
+                # The parent failed to sync (its own event says why) or is not in Salesforce
+                # yet: worth another try once it is, unlike a record that can never map.
+                self._outcomes(spec, qbo_id).append(
+                    Outcome(EventStatus.FAILED, f"parent not synced yet: {exc}", retryable=True)
+                )
+                continue
             except mapping.MappingError as exc:
                 self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, str(exc)))
                 continue
