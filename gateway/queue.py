@@ -217,9 +217,6 @@ class InProcessBackend:
         with self._guard:
             self._cache[key] = (time.monotonic() + ttl, value)
 
-    def wait_idle(self) -> None:
-        self._jobs.join()
-
 
 def backend() -> Backend:
     return current_app.extensions["gateway_backend"]

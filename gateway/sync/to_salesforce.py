@@ -62,6 +62,7 @@ class QuickBooksToSalesforce:
         # parents synced along the way have their own entity, so ids never collide
         self.outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
         self.link_writes = links.LinkWrites()
+        self.merged_into: dict[str, str] = {}  # merged-away QuickBooks id -> survivor's id
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -119,6 +120,7 @@ class QuickBooksToSalesforce:
                 upsert_ids.add(event.record_id)
             if event.operation == "merge" and event.deleted_id:
                 removals[event.deleted_id] = f"merged into {event.record_id}"
+                self.merged_into[event.deleted_id] = event.record_id
         # A record deleted in this batch is not read back, even if it was also edited.
         return upsert_ids - removals.keys(), removals
 
@@ -305,9 +307,7 @@ class QuickBooksToSalesforce:
         policy, flag_field = delete_policy(spec)
         existing = links.find(spec_row.id, self.company.id, removals)
         merged_into = {
-            qbo_id: reason.removeprefix("merged into ")
-            for qbo_id, reason in removals.items()
-            if reason.startswith("merged into ")
+            qbo_id: self.merged_into[qbo_id] for qbo_id in removals if qbo_id in self.merged_into
         }
         targets = {}
         for qbo_id, reason in removals.items():
