@@ -151,11 +151,14 @@ class QuickBooksClient:
         self.realm_id = company.realm_id
         self.base = f"{config['QBO_API_BASE']}/v3/company/{company.realm_id}"
         self.config = config
+        # One session for the client's life: its connection to Intuit is reused between calls.
+        self.session = OAuth2Session(config["QBO_CLIENT_ID"])
         self._load_tokens(company)
 
     def _load_tokens(self, company: Company) -> None:
         self.access_token = company.access_token
         self.expires_at = company.access_token_expires_at
+        self.session.token = {"access_token": self.access_token, "token_type": "Bearer"}
 
     # -- tokens ---------------------------------------------------------------------------------
 
@@ -220,13 +223,9 @@ class QuickBooksClient:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        session = OAuth2Session(
-            self.config["QBO_CLIENT_ID"],
-            token={"access_token": self.access_token, "token_type": "Bearer"},
-        )
         try:
             with limiter().slot(self.realm_id, max_wait=30):
-                response = session.request(
+                response = self.session.request(
                     method,
                     f"{self.base}/{path}",
                     params=params,
@@ -295,7 +294,3 @@ class QuickBooksClient:
 
     def read(self, entity: str, record_id: str) -> dict:
         return self.request("GET", f"{resource_path(entity)}/{record_id}")[entity]
-
-    def write(self, entity: str, body: dict, request_id: str | None = None) -> dict:
-        params = {"requestid": request_id} if request_id else None
-        return self.request("POST", resource_path(entity), params=params, json_body=body)[entity]
