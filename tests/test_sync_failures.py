@@ -66,17 +66,7 @@ def test_a_429_pauses_the_company_then_the_events_go_through(gw):
 
 
 def test_an_expired_salesforce_session_is_refreshed_and_the_write_retried_once(gw):
-    gw.platforms.settings(
-        "sf",
-        fail_next=[
-            {
-                "match": "/sobjects/Account/QBO_Id__c/",
-                "status": 401,
-                "times": 1,
-                "body": "INVALID_SESSION_ID",
-            }
-        ],
-    )
+    gw.platforms.fail_next_account_upsert(401, "INVALID_SESSION_ID")
     customer = gw.customer(DisplayName="Acme Ltd")
     gw.settle()
     assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
@@ -85,17 +75,7 @@ def test_an_expired_salesforce_session_is_refreshed_and_the_write_retried_once(g
 
 
 def test_a_locked_row_fails_retryably_and_the_sweeper_retries_it(gw):
-    gw.platforms.settings(
-        "sf",
-        fail_next=[
-            {
-                "match": "/sobjects/Account/QBO_Id__c/",
-                "status": 400,
-                "times": 1,
-                "body": "UNABLE_TO_LOCK_ROW",
-            }
-        ],
-    )
+    gw.platforms.fail_next_account_upsert(400, "UNABLE_TO_LOCK_ROW")
     customer = gw.customer(DisplayName="Acme Ltd")
     gw.settle()
     assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
@@ -105,17 +85,8 @@ def test_a_locked_row_fails_retryably_and_the_sweeper_retries_it(gw):
 
 
 def test_a_permanent_salesforce_error_waits_for_a_person_with_the_api_message(gw):
-    gw.platforms.settings(
-        "sf",
-        fail_next=[
-            {
-                "match": "/sobjects/Account/QBO_Id__c/",
-                "status": 400,
-                "times": 1,
-                "body": "INVALID_FIELD",
-                "message": "No such column 'Foo' on sobject of type Account",
-            }
-        ],
+    gw.platforms.fail_next_account_upsert(
+        400, "INVALID_FIELD", message="No such column 'Foo' on sobject of type Account"
     )
     gw.customer(DisplayName="Acme Ltd")
     gw.settle()

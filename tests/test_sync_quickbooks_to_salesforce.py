@@ -269,17 +269,7 @@ def test_an_invoice_whose_customer_cannot_sync_yet_waits_for_it(app, runner, fak
     gw = connect(app, runner, fakes, INVOICES_YAML)
     customer = gw.customer(DisplayName="Acme Ltd")
     # The parent Account's write fails once with a lock; the invoice is retried after it.
-    gw.platforms.settings(
-        "sf",
-        fail_next=[
-            {
-                "match": "/sobjects/Account/QBO_Id__c/",
-                "status": 400,
-                "times": 1,
-                "body": "UNABLE_TO_LOCK_ROW",
-            }
-        ],
-    )
+    gw.platforms.fail_next_account_upsert(400, "UNABLE_TO_LOCK_ROW")
     gw.platforms.qbo_save(
         gw.realm,
         "Invoice",

@@ -64,6 +64,12 @@ class Platforms:
     def settings(self, which: str, **values) -> None:
         getattr(self, which)("POST", "/_fake/settings", json=values)
 
+    def fail_next_account_upsert(self, status: int, body: str, **rule) -> None:
+        """The next single-Account upsert by external id fails once, as Salesforce would."""
+        match = "/sobjects/Account/QBO_Id__c/"
+        rule = {"match": match, "status": status, "times": 1, "body": body, **rule}
+        self.settings("sf", fail_next=[rule])
+
     def webhooks(self) -> dict:
         return self.qbo("GET", "/_fake/webhooks")
 
