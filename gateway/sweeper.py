@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from . import queue
 from .extensions import db
 from .models import Event, EventStatus, utcnow
-from .sync import lock_name
+from .sync_key import SyncKey
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def sweep() -> dict:
         .distinct()
     ).scalars()
     for key in list(processing_keys):
-        if key and not work.is_locked(lock_name(key)):
+        if key and not work.is_locked(SyncKey.parse(key).lock_name):
             orphaned += db.session.execute(
                 update(Event)
                 .where(Event.sync_key == key, Event.status == EventStatus.PROCESSING)

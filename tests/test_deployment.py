@@ -68,14 +68,16 @@ def test_migrations_have_one_head(app):
 
 @pytest.fixture
 def deploy_database(database_url):
-    url = database_url.rsplit("/", 1)[0] + "/gateway_deploy_test"
-    admin = database_url.rsplit("/", 1)[0] + "/postgres"
+    # Named after the test database, so suites run side by side never share it.
+    base, name = database_url.rsplit("/", 1)
+    deploy_name = f"{name}_deploy"
+    admin = base + "/postgres"
     with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS gateway_deploy_test WITH (FORCE)")
-        connection.execute("CREATE DATABASE gateway_deploy_test")
-    yield url
+        connection.execute(f'DROP DATABASE IF EXISTS "{deploy_name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{deploy_name}"')
+    yield f"{base}/{deploy_name}"
     with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute("DROP DATABASE IF EXISTS gateway_deploy_test WITH (FORCE)")
+        connection.execute(f'DROP DATABASE IF EXISTS "{deploy_name}" WITH (FORCE)')
 
 
 def test_every_procfile_process_boots_and_stops_cleanly(

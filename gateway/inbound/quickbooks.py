@@ -10,6 +10,7 @@ from .. import queue
 from ..errors import error_response
 from ..inbox import IncomingEvent, store
 from ..models import EventStatus
+from ..sync_key import FROM_QUICKBOOKS, SyncKey
 from . import quickbooks_format
 from .lookups import lookups
 from .signatures import verify_intuit
@@ -17,10 +18,6 @@ from .signatures import verify_intuit
 log = logging.getLogger(__name__)
 bp = Blueprint("quickbooks_webhooks", __name__)
 SOURCE = "quickbooks"
-
-
-def sync_key(company_id: int, entity: str) -> str:
-    return f"qbo:{company_id}:{entity}"
 
 
 @bp.post("/webhooks/quickbooks")
@@ -88,7 +85,7 @@ def _incoming(change, companies: dict[str, int], realtime: frozenset[str]) -> In
     if reason:
         event.status, event.reason = EventStatus.IGNORED, reason
     else:
-        event.sync_key = sync_key(company_id, change.entity)
+        event.sync_key = str(SyncKey(FROM_QUICKBOOKS, company_id, change.entity))
     return event
 
 

@@ -1,6 +1,6 @@
 """The sync engine: drain one sync key's pending events, with the outcome on every event.
 
-A sync key names a company and an object type (`qbo:<company id>:<Entity>`); one job drains all
+A sync key (gateway.sync_key) names a direction, a company and an object type; one job drains all
 of its pending events at once, which is how a burst of changes becomes a few API calls.
 """
 
@@ -19,15 +19,11 @@ from ..connectors.quickbooks import Throttled
 from ..extensions import db
 from ..models import EventStatus, utcnow
 from ..queue import LockTimeout
+from ..sync_key import FROM_QUICKBOOKS, SyncKey
 
 log = logging.getLogger(__name__)
-LOCK_SECONDS = 30
 # Events failed for a lost connection are retried by `flask connect` once it is back.
-RECONNECT_PREFIX = "reconnect needed: "  # kept alive by a heartbeat; lapses this soon after a crash
-
-
-def lock_name(sync_key: str) -> str:
-    return f"sync:{sync_key}"
+RECONNECT_PREFIX = "reconnect needed: "
 
 
 def drain(sync_key: str) -> int:
@@ -37,7 +33,7 @@ def drain(sync_key: str) -> int:
     work.clear_scheduled(sync_key)
     try:
         lock_seconds = current_app.config["SYNC_LOCK_SECONDS"]
-        with work.lock(lock_name(sync_key), timeout=lock_seconds, wait=2):
+        with work.lock(SyncKey.parse(sync_key).lock_name, timeout=lock_seconds, wait=2):
             claimed = _drain_locked(sync_key)
     except LockTimeout:
         # Another job holds the key; it looks for more pending events before it lets go.
@@ -68,16 +64,16 @@ def _let_the_burst_land(sync_key: str) -> None:
 def _drain_locked(sync_key: str) -> int:
     from .to_salesforce import QuickBooksToSalesforce
 
-    kind, company_id, entity = sync_key.split(":", 2)
-    if kind != "qbo":
-        raise ValueError(f"unknown sync key {sync_key!r}")
+    key = SyncKey.parse(sync_key)
+    if key.source != FROM_QUICKBOOKS:
+        raise ValueError(f"no sync for {sync_key!r} yet")
     _let_the_burst_land(sync_key)
     events = inbox.claim(sync_key, current_app.config["CLAIM_BATCH_SIZE"])
     if not events:
         return 0
     log.info("%s: %d events", sync_key, len(events))
     try:
-        QuickBooksToSalesforce(int(company_id), entity, events).run()
+        QuickBooksToSalesforce(key.company_id, key.object_name, events).run()
     except Throttled as exc:
         db.session.rollback()
         until = utcnow() + timedelta(seconds=exc.seconds)
