@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Company, ObjectMapping
+from .storable import fits
 
 
 class Lookups:
@@ -31,6 +32,8 @@ class Lookups:
         found, missing = {}, []
         with self._lock:
             for realm in realms:
+                if not fits(realm, Company.__table__.c.realm_id):
+                    continue  # no company has it, and the query could not even carry it
                 cached = self._companies.get(realm)
                 if cached and cached[0] > now:
                     found[realm] = cached[1]
