@@ -18,6 +18,7 @@ from sqlalchemy import select
 from .. import realtime
 from ..extensions import db
 from ..models import Company
+from .storable import fits
 
 
 class Lookups:
@@ -32,6 +33,8 @@ class Lookups:
         found, missing = {}, []
         with self._lock:
             for realm in realms:
+                if not fits(realm, Company.__table__.c.realm_id):
+                    continue  # no company has it, and the query could not even carry it
                 cached = self._companies.get(realm)
                 if cached and cached[0] > now:
                     found[realm] = cached[1]

@@ -13,6 +13,7 @@ from ..mapping import QUICKBOOKS_TO_SALESFORCE
 from ..models import EventStatus
 from ..sync_key import FROM_QUICKBOOKS, SyncKey
 from . import quickbooks_format
+from .body import read_body
 from .lookups import lookups
 from .signatures import verify_intuit
 
@@ -23,7 +24,7 @@ SOURCE = "quickbooks"
 
 @bp.post("/webhooks/quickbooks")
 def receive():
-    body = request.get_data(cache=False)  # the raw bytes Intuit signed; never re-serialised
+    body = read_body()  # the raw bytes Intuit signed (never re-serialised); 413 comes first
     tokens = current_app.config["QBO_WEBHOOK_VERIFIER_TOKENS"]
     if not verify_intuit(body, request.headers.get("intuit-signature"), tokens):
         message = (
