@@ -26,6 +26,11 @@ T = TypeVar("T")
 COLLECTION_LIMIT = 200
 RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
 DESCRIBE_TTL = 300.0
+# What the gateway reads from a field's describe; the rest is dropped before caching.
+DESCRIBE_FIELD_KEYS = (
+    "name", "label", "type", "length", "nillable", "createable", "updateable",
+    "defaultedOnCreate", "externalId", "unique", "referenceTo",
+)  # fmt: skip
 
 
 def store_token(org: SalesforceOrg, token: dict) -> None:
@@ -178,14 +183,36 @@ class SalesforceClient:
 
     def field_types(self, sobject: str) -> dict[str, str]:
         """Field name -> describe type, cached for a few minutes and shared by all workers."""
-        key = f"sf-describe:{self.org_id}:{sobject}"
+        return {field["name"]: field["type"] for field in self.describe_fields(sobject)}
+
+    def describe_fields(self, sobject: str) -> list[dict]:
+        """The object's fields as describe gives them (the keys the gateway reads), cached for a
+        few minutes and shared by all processes: describe is slow and counts against limits."""
+        key = f"sf-describe:v2:{self.org_id}:{sobject}"
         cache = queue.backend()
-        types = cache.cache_get(key)
-        if types is None:
+        fields = cache.cache_get(key)
+        if fields is None:
             describe = self.call(f"describe {sobject}", lambda sf: getattr(sf, sobject).describe())
-            types = {field["name"]: field["type"] for field in describe["fields"]}
-            cache.cache_set(key, types, DESCRIBE_TTL)
-        return types
+            fields = [
+                {name: field.get(name) for name in DESCRIBE_FIELD_KEYS}
+                for field in describe["fields"]
+            ]
+            cache.cache_set(key, fields, DESCRIBE_TTL)
+        return fields
+
+    def describe_objects(self) -> list[dict]:
+        """Name and label of every object in the org (describe global), cached like fields."""
+        key = f"sf-describe-global:{self.org_id}"
+        cache = queue.backend()
+        objects = cache.cache_get(key)
+        if objects is None:
+            answer = self.call("describe global", lambda sf: sf.describe())
+            objects = [
+                {"name": item["name"], "label": item.get("label") or item["name"]}
+                for item in answer["sobjects"]
+            ]
+            cache.cache_set(key, objects, DESCRIBE_TTL)
+        return objects
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
