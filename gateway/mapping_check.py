@@ -67,6 +67,8 @@ def compatibility(source: str, target: str) -> str | None:
     """None when a value of kind ``source`` fits kind ``target``; else ERROR or WARNING."""
     if source == target or target == qbo_fields.STRING:
         return None  # everything can be written as text
+    if target == qbo_fields.ID:
+        return ERROR  # a record id comes from a lookup, not from another kind of value
     if source == qbo_fields.STRING:
         return WARNING  # text parses only if every value happens to be a number/date/...
     if source in _NUMBERS and target in _NUMBERS:
@@ -75,8 +77,6 @@ def compatibility(source: str, target: str) -> str | None:
         return None
     if source == qbo_fields.DATETIME and target == qbo_fields.DATE:
         return WARNING  # the time of day is dropped
-    if target == qbo_fields.ID and source != qbo_fields.ID:
-        return ERROR
     if source == qbo_fields.ID and target in _TEXT_LIKE:
         return None
     return ERROR

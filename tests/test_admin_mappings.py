@@ -419,3 +419,17 @@ def test_without_salesforce_the_pages_still_work_and_say_why(app, admin_client):
 
 def test_an_unknown_mapping_is_404(connected, admin_client):
     assert admin_client.get("/admin/mappings/9999").status_code == 404
+
+
+def test_the_describe_is_cached_across_pages(connected, admin_client):
+    mapping_store.import_text(INVOICES_YAML)
+    for _ in range(3):
+        assert admin_client.get("/admin/mappings").status_code == 200
+    describes = [
+        call["path"] for call in connected.platforms.calls("sf") if "describe" in call["path"]
+    ]
+    # Account and Opportunity once each, shared by every later page (and the sync).
+    assert sorted(describes) == [
+        "/services/data/v59.0/sobjects/Account/describe",
+        "/services/data/v59.0/sobjects/Opportunity/describe",
+    ]
