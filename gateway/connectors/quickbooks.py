@@ -20,6 +20,7 @@ from .. import queue
 from ..models import Company, utcnow
 from ..qbo_entities import NAME_LIST_ENTITIES, resource_path
 from . import ConnectorError, Unavailable
+from .last_success import note_success
 from .ratelimit import Limits, MemoryLimiter, Paused, RedisLimiter
 from .tokens import expires_at, refresh_connection, refresh_grant
 
@@ -265,11 +266,13 @@ class QuickBooksClient:
             log.warning("QuickBooks error for realm %s: %s", self.realm_id, error)
             raise error
         try:
-            return response.json()
+            answer = response.json()
         except ValueError as exc:
             raise QuickBooksError(
                 200, [{"code": "", "message": "answer is not JSON", "detail": ""}], tid, True
             ) from exc
+        note_success("quickbooks", self.realm_id)
+        return answer
 
     # -- operations -----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from simple_salesforce.format import format_external_id
 from .. import queue
 from ..models import SalesforceOrg
 from . import ConnectorError, Unavailable
+from .last_success import note_success
 from .tokens import refresh_connection, refresh_grant
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class SalesforceClient:
         """Run one API call; an expired session is refreshed and the call tried once more."""
         for attempt in (1, 2):
             try:
-                return operation(self.sf)
+                result = operation(self.sf)
             except SalesforceExpiredSession as exc:
                 if attempt == 2:
                     raise SalesforceCallError(401, _errors_of(exc), context) from exc
@@ -118,6 +119,9 @@ class SalesforceClient:
                 raise SalesforceCallError(exc.status, _errors_of(exc), context) from exc
             except requests.RequestException as exc:
                 raise Unavailable(f"Salesforce unreachable on {context}: {exc}") from exc
+            else:
+                note_success("salesforce", self.org_id)
+                return result
         raise AssertionError("unreachable")
 
     # -- operations -----------------------------------------------------------------------------
