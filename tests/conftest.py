@@ -200,7 +200,8 @@ def sign_in(client, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWO
     )
     assert response.status_code == 302, response.text
     # Signing in starts a fresh session, so the token changes.
-    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token_of(client.get("/admin/").text)
+    page = client.get("/admin/", follow_redirects=True)
+    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token_of(page.text)
     return client
 
 
