@@ -1,7 +1,7 @@
 """the Salesforce user the gateway acts as, shown on the connections page
 
 Revision ID: 0002_admin_salesforce_user
-Revises: 0001
+Revises: 0002_lead
 Create Date: 2026-11-26 11:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_admin_salesforce_user"
-down_revision = "0001"
+down_revision = "0002_lead"  # chained after the lead's, already on main
 branch_labels = None
 depends_on = None
 
