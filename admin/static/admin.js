@@ -13,3 +13,11 @@ document.addEventListener("htmx:beforeRequest", function () {
   var status = document.getElementById("request-status");
   if (status) { status.textContent = ""; status.classList.remove("visible"); }
 });
+// A switch that cannot be turned on stays focusable (its reason is read out with it) but does
+// not toggle; the server refuses it too.
+document.addEventListener("click", function (event) {
+  var target = event.target;
+  if (target.matches && target.matches('input[aria-disabled="true"]') && !target.checked) {
+    event.preventDefault();
+  }
+});
