@@ -139,8 +139,14 @@ def _truncate_all() -> None:
 
 
 @pytest.fixture
-def app(fakes, database_url, redis_url, live_gateway):
-    app = create_app(gateway_settings(fakes, database_url, redis_url))
+def app_overrides() -> dict:
+    """Settings a test directory changes for its `app` (the browser tests set PUBLIC_URL)."""
+    return {}
+
+
+@pytest.fixture
+def app(fakes, database_url, redis_url, live_gateway, app_overrides):
+    app = create_app({**gateway_settings(fakes, database_url, redis_url), **app_overrides})
     redis.Redis.from_url(redis_url).flushdb()
     fakes.reset()
     with app.app_context():

@@ -17,7 +17,8 @@ document.addEventListener("htmx:beforeRequest", function () {
 // not toggle; the server refuses it too.
 document.addEventListener("click", function (event) {
   var target = event.target;
-  if (target.matches && target.matches('input[aria-disabled="true"]') && !target.checked) {
+  // During a click the box already shows its new state; preventDefault puts it back.
+  if (target.matches && target.matches('input[aria-disabled="true"]') && target.checked) {
     event.preventDefault();
   }
 });
