@@ -10,27 +10,8 @@ from sqlalchemy import select
 from gateway import mapping_check, realtime
 from gateway.extensions import db
 from gateway.models import Company, EventStatus, ObjectMapping
+from tests.support.admin import COMPLETE, NAME_MISSING, import_mappings
 from tests.support.scenario import connect
-
-NAME_MISSING = """
-mappings:
-  - name: customers
-    quickbooks: Customer
-    salesforce: Account
-    direction: quickbooks_to_salesforce
-    external_id: QBO_Id__c
-    fields:
-      - {quickbooks: BillAddr.City, salesforce: BillingCity}
-"""
-COMPLETE = NAME_MISSING + "      - {quickbooks: DisplayName, salesforce: Name}\n"
-
-
-def import_config(runner, tmp_path, text: str) -> None:
-    """As a person fixing a mapping does until the mappings pages exist."""
-    path = tmp_path / "sync.yaml"
-    path.write_text(text)
-    result = runner.invoke(args=["sync-config", "import", str(path)])
-    assert result.exit_code == 0, result.output
 
 
 def checkbox(page: str, mapping: ObjectMapping, company: Company) -> str:
@@ -81,7 +62,7 @@ def test_an_incomplete_mapping_says_what_is_missing_and_cannot_be_switched_on(
 
 
 def test_once_fixed_it_is_switched_on_and_webhooks_sync(gateway, admin_client, runner, tmp_path):
-    import_config(runner, tmp_path, COMPLETE)
+    import_mappings(runner, tmp_path, COMPLETE)
     mapping, company = rows()
     key = f"{company.id}:{mapping.id}"
     page = admin_client.get("/admin/realtime").text
@@ -108,7 +89,7 @@ def test_once_fixed_it_is_switched_on_and_webhooks_sync(gateway, admin_client, r
 def test_switches_added_after_the_page_loaded_are_left_alone(
     gateway, admin_client, runner, tmp_path
 ):
-    import_config(
+    import_mappings(
         runner,
         tmp_path,
         COMPLETE.replace(

@@ -10,30 +10,9 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME
+from tests.support.admin import COMPLETE, NAME_MISSING, import_mappings
 from tests.support.drain import settle
 from tests.support.platforms import Platforms
-
-NAME_MISSING = """
-mappings:
-  - name: customers
-    quickbooks: Customer
-    salesforce: Account
-    direction: quickbooks_to_salesforce
-    external_id: QBO_Id__c
-    on_delete: flag:QBO_Deleted__c
-    fields:
-      - {quickbooks: BillAddr.City, salesforce: BillingCity}
-      - {quickbooks: PrimaryEmailAddr.Address, salesforce: Email__c}
-"""
-COMPLETE = NAME_MISSING + "      - {quickbooks: DisplayName, salesforce: Name, required: true}\n"
-
-
-def import_mappings(runner, tmp_path, text: str) -> None:
-    """The mappings pages come with another helper; until then mappings are imported."""
-    path = tmp_path / "sync.yaml"
-    path.write_text(text)
-    result = runner.invoke(args=["sync-config", "import", str(path)])
-    assert result.exit_code == 0, result.output
 
 
 def sign_in(page: Page) -> None:
