@@ -192,7 +192,8 @@ class DescribeUnavailable(Exception):
     """Salesforce cannot be asked (not connected or not answering): nothing can be checked."""
 
 
-def _describe_fields(describe: Mapping[str, Any]) -> dict[str, dict]:
+def describe_fields(describe: Mapping[str, Any]) -> dict[str, dict]:
+    """What the check keeps of a describe answer (it is cached as this, JSON-ready)."""
     return {
         f["name"]: {
             "name": f["name"],
@@ -211,6 +212,10 @@ def _describe_fields(describe: Mapping[str, Any]) -> dict[str, dict]:
     }
 
 
+def describe_cache_key(org_id: str, sobject: str) -> str:
+    return f"sf-describe-fields:{org_id}:{sobject}"
+
+
 def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], Describe | None]:
     """describe(sobject) for the connected org, cached for a few minutes in the shared cache.
     Raises DescribeUnavailable when the org is not connected or does not answer."""
@@ -222,9 +227,16 @@ def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], De
     client: SalesforceClient | None = None
     cache = queue.backend()
 
+    described: dict[str, Describe | None] = {}  # a page checks many mappings of few objects
+
     def describe(sobject: str) -> Describe | None:
+        if sobject not in described:
+            described[sobject] = fetch(sobject)
+        return described[sobject]
+
+    def fetch(sobject: str) -> Describe | None:
         nonlocal client
-        key = f"sf-describe-fields:{org.org_id}:{sobject}"
+        key = describe_cache_key(org.org_id, sobject)
         fields = cache.cache_get(key)
         if fields is None:
             client = client or SalesforceClient(org)
@@ -240,7 +252,7 @@ def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], De
             except ConnectorError as exc:
                 raise DescribeUnavailable(f"Salesforce did not answer: {exc}") from exc
             else:
-                fields = _describe_fields(answer)
+                fields = describe_fields(answer)
             cache.cache_set(key, fields, DESCRIBE_TTL_SECONDS)
         if not fields:
             return None
