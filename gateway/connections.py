@@ -153,6 +153,8 @@ def disconnect_salesforce(org: SalesforceOrg) -> None:
 def _forget_tokens(row: Company | SalesforceOrg) -> None:
     row.access_token = None
     row.refresh_token = None
+    if isinstance(row, Company):
+        row.access_token_expires_at = None  # so the next call tries a refresh, and is refused
     row.status = ConnectionStatus.RECONNECT_NEEDED
     row.status_detail = DISCONNECTED_DETAIL
     db.session.commit()

@@ -37,7 +37,13 @@ def _guarded_rules(app):
 def test_no_admin_or_oauth_route_answers_an_anonymous_request_with_content(app, client):
     rules = _guarded_rules(app)
     paths = {rule.rule for rule in rules}
-    assert "/admin/" in paths and "/admin/logout" in paths
+    assert {"/admin/", "/admin/logout", "/admin/connections", "/admin/realtime"} <= paths
+    assert {
+        "/oauth/quickbooks/connect",
+        "/oauth/quickbooks/callback",
+        "/oauth/salesforce/connect",
+        "/oauth/salesforce/callback",
+    } <= paths
     for rule in rules:
         path = re.sub(r"<[^>]+>", "1", rule.rule)
         for method in sorted(rule.methods - SAFE_TO_SKIP):
