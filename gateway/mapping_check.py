@@ -18,7 +18,12 @@ from . import queue
 from .connectors import ConnectorError
 from .connectors.salesforce import SalesforceCallError, SalesforceClient
 from .extensions import db
-from .mapping import BOTH, QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS
+from .mapping import (
+    BOTH,
+    QUICKBOOKS_TO_SALESFORCE,
+    SALESFORCE_TO_QUICKBOOKS,
+    SALESFORCE_TYPE_COERCIONS,
+)
 from .models import ConnectionStatus, ObjectMapping, SalesforceOrg
 
 DESCRIBE_TTL_SECONDS = 300.0
@@ -68,6 +73,29 @@ class SalesforceField:
 
 
 Describe = Mapping[str, SalesforceField]  # field name -> field, of one object
+
+
+@dataclass(frozen=True)
+class QuickBooksField:
+    """What a QuickBooks field catalogue knows of one field: its type (one of
+    gateway.mapping.COERCIONS) and, for text, its maximum length."""
+
+    type: str
+    max_length: int | None = None
+
+
+# (entity, path) -> the field, or None when unknown. Line item paths are asked for with the
+# entity "<Entity>.Line" (e.g. ("Invoice.Line", "SalesItemLineDetail.Qty")).
+QuickBooksCatalogue = Callable[[str, str], QuickBooksField | None]
+
+_KINDS = {
+    "string": "text",
+    "decimal": "number",
+    "integer": "number",
+    "boolean": "yes/no",
+    "date": "date",
+    "datetime": "date",
+}
 
 
 def _flows(direction: str, towards: str) -> bool:
@@ -155,11 +183,80 @@ def _quickbooks_problems(
     return missing
 
 
-def problems(spec: Mapping[str, Any], describe: Callable[[str], Describe | None]) -> list[Problem]:
+def _type_problems(
+    entity: str,
+    rules: list[Mapping[str, Any]],
+    direction: str,
+    describe: Describe | None,
+    catalogue: QuickBooksCatalogue | None,
+    what: str,
+) -> list[Problem]:
+    """A date into a number is an error; text into a number or date, or longer text than the
+    target holds, a warning (some values will fail, not all)."""
+    if describe is None:
+        return []
+    found = []
+    for rule in rules:
+        target = describe.get(rule.get("salesforce") or "")
+        if target is None or not rule.get("quickbooks"):
+            continue
+        source = catalogue(entity, rule["quickbooks"]) if catalogue else None
+        qbo_type = rule.get("type") or (source.type if source else None)
+        sf_type = SALESFORCE_TYPE_COERCIONS.get(target.type)
+        if not qbo_type or not sf_type:
+            continue
+        pair = f"{rule['quickbooks']} → {target.name}"
+        kinds = (_KINDS.get(qbo_type), _KINDS.get(sf_type))
+        if "text" not in kinds and kinds[0] != kinds[1]:
+            found.append(
+                Problem(f"{what}: {pair} puts a {kinds[0]} into a {kinds[1]} field.", target.name)
+            )
+            continue
+        rule_direction = _rule_direction(rule, direction)
+        towards_sf = _flows(rule_direction, QUICKBOOKS_TO_SALESFORCE)
+        for flows, (source_kind, target_kind) in (
+            (towards_sf, kinds),
+            (_flows(rule_direction, SALESFORCE_TO_QUICKBOOKS), kinds[::-1]),
+        ):
+            if flows and source_kind == "text" and target_kind != "text":
+                found.append(
+                    Problem(
+                        f"{what}: {pair} puts text into a {target_kind} field; values that are "
+                        f"not a {target_kind} will fail.",
+                        target.name,
+                        blocking=False,
+                    )
+                )
+        longest = source.max_length if source else None
+        if (
+            towards_sf
+            and kinds[1] == "text"
+            and longest
+            and target.length
+            and longest > target.length
+        ):
+            found.append(
+                Problem(
+                    f"{what}: {pair}: QuickBooks allows {longest} characters, Salesforce "
+                    f"keeps {target.length}; longer values will fail.",
+                    target.name,
+                    blocking=False,
+                )
+            )
+    return found
+
+
+def problems(
+    spec: Mapping[str, Any],
+    describe: Callable[[str], Describe | None],
+    catalogue: QuickBooksCatalogue | None = None,
+) -> list[Problem]:
     """What keeps this mapping from syncing. `describe(sobject)` gives an object's fields, or
-    None when the org has no such object."""
+    None when the org has no such object; `catalogue` (optional) the QuickBooks fields' types,
+    for the type checks (a rule's own `type` is used without it)."""
     direction = spec["direction"]
     rules = list(spec.get("fields", []))
+    entity = spec["quickbooks"]
     found = _salesforce_problems(
         spec["salesforce"],
         rules,
@@ -181,7 +278,24 @@ def problems(spec: Mapping[str, Any], describe: Callable[[str], Describe | None]
             {lines["parent_field"], *([lines["external_id"]] if lines.get("external_id") else [])},
             f"Line items → {lines['salesforce']}",
         )
-    found += _quickbooks_problems(spec["quickbooks"], rules, direction, bool(lines))
+    found += _type_problems(
+        entity,
+        rules,
+        direction,
+        describe(spec["salesforce"]),
+        catalogue,
+        f"{entity} → {spec['salesforce']}",
+    )
+    if lines:
+        found += _type_problems(
+            f"{entity}.Line",
+            list(lines.get("fields", [])),
+            direction,
+            describe(lines["salesforce"]),
+            catalogue,
+            f"Line items → {lines['salesforce']}",
+        )
+    found += _quickbooks_problems(entity, rules, direction, bool(lines))
     return found
 
 
@@ -262,12 +376,14 @@ def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], De
 
 
 def check(
-    mapping: ObjectMapping, describe: Callable[[str], Describe | None] | None = None
+    mapping: ObjectMapping,
+    describe: Callable[[str], Describe | None] | None = None,
+    catalogue: QuickBooksCatalogue | None = None,
 ) -> list[Problem]:
     """The mapping's problems against the connected org; not being able to ask Salesforce is
     itself a (blocking) problem."""
     try:
-        return problems(mapping.spec, describe or salesforce_describer())
+        return problems(mapping.spec, describe or salesforce_describer(), catalogue)
     except DescribeUnavailable as exc:
         return [Problem(str(exc))]
 

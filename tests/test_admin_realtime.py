@@ -240,3 +240,77 @@ def test_check_against_the_fake_orgs_describe(gateway):
     missing = ObjectMapping()
     missing.apply_spec({**mapping.spec, "salesforce": "NoSuchThing__c"})
     assert "does not exist in the org" in mapping_check.check(missing)[0].message
+
+
+def typed(name, sf_type, length=None):
+    return mapping_check.SalesforceField(name, name, sf_type, False, False, length)
+
+
+TYPED = {
+    **ACCOUNT,
+    "Founded__c": typed("Founded__c", "date"),
+    "Employees__c": typed("Employees__c", "double"),
+    "Short__c": typed("Short__c", "string", 40),
+}
+CATALOGUE = {
+    ("Customer", "MetaData.CreateTime"): mapping_check.QuickBooksField("datetime"),
+    ("Customer", "Balance"): mapping_check.QuickBooksField("decimal"),
+    ("Customer", "Notes"): mapping_check.QuickBooksField("string", 2000),
+}
+
+
+def catalogue(entity, path):
+    return CATALOGUE.get((entity, path))
+
+
+def test_check_types_a_date_into_a_number_is_an_error_long_text_a_warning():
+    rules = [
+        {"quickbooks": "DisplayName", "salesforce": "Name"},
+        {"quickbooks": "MetaData.CreateTime", "salesforce": "Employees__c"},
+        {"quickbooks": "Balance", "salesforce": "Founded__c"},
+        {"quickbooks": "Notes", "salesforce": "Short__c"},
+        {"quickbooks": "Notes", "salesforce": "Employees__c"},
+        {"quickbooks": "Balance", "salesforce": "Plain__c"},  # a number into text: fine
+    ]
+    found = mapping_check.problems(
+        spec(direction="quickbooks_to_salesforce", fields=rules), {"Account": TYPED}.get, catalogue
+    )
+    assert [(p.message, p.blocking) for p in found] == [
+        (
+            "Customer → Account: MetaData.CreateTime → Employees__c puts a date into a number "
+            "field.",
+            True,
+        ),
+        ("Customer → Account: Balance → Founded__c puts a number into a date field.", True),
+        (
+            "Customer → Account: Notes → Short__c: QuickBooks allows 2000 characters, Salesforce "
+            "keeps 40; longer values will fail.",
+            False,
+        ),
+        (
+            "Customer → Account: Notes → Employees__c puts text into a number field; values that "
+            "are not a number will fail.",
+            False,
+        ),
+    ]
+    # Without a catalogue a rule's declared type is used; warnings never block.
+    declared = [{"quickbooks": "TxnDate", "salesforce": "Employees__c", "type": "date"}]
+    found = mapping_check.problems(
+        spec(direction="quickbooks_to_salesforce", fields=rules[:1] + declared),
+        {"Account": TYPED}.get,
+    )
+    assert [p.field for p in mapping_check.blocking(found)] == ["Employees__c"]
+
+
+def test_a_mapping_with_only_warnings_can_be_switched_on(gateway, admin_client, runner, tmp_path):
+    warning = COMPLETE + "      - {quickbooks: Notes, salesforce: QBO_Balance__c, type: string}\n"
+    import_mappings(runner, tmp_path, warning)
+    mapping, company = rows()
+    page = admin_client.get("/admin/realtime").text
+    assert "Warnings (real time can be on):" in page
+    assert "Notes → QBO_Balance__c puts text into a number field" in page
+    assert "aria-disabled" not in checkbox(page, mapping, company)
+    key = f"{company.id}:{mapping.id}"
+    assert save(admin_client, key, shown=[key]).status_code == 200
+    mapping, company = rows()
+    assert realtime.is_enabled(mapping, company)
