@@ -48,6 +48,14 @@ def test_set_up_from_the_pages(page: Page, app, runner, fakes, tmp_path):
     expect(page.get_by_text(re.compile(r"Connected Salesforce org 00D"))).to_be_visible()
     page.get_by_role("button", name="Test connection to Test Co").click()
     expect(page.get_by_text("QuickBooks company Test Co answered.")).to_be_visible()
+    # htmx 2 is loaded, and a request with no form of its own carries the CSRF token from
+    # <body hx-headers> (what the inline editing of other pages relies on).
+    assert page.evaluate("htmx.version").startswith("2.0.")
+    page.evaluate(
+        "htmx.ajax('POST', '/admin/connections/salesforce/test',"
+        " {source: '#connections', target: '#connections', swap: 'outerHTML'})"
+    )
+    expect(page.get_by_text(re.compile(r"Salesforce org 00D\w+ answered"))).to_be_visible()
     screenshot(page, "connections")
 
     import_mappings(runner, tmp_path, NAME_MISSING)
@@ -65,8 +73,11 @@ def test_set_up_from_the_pages(page: Page, app, runner, fakes, tmp_path):
     page.reload()
     switch = page.get_by_label("Customer")
     expect(switch).not_to_have_attribute("aria-disabled", "true")
-    switch.check()
-    page.get_by_role("button", name="Save").click()
+    switch.focus()  # from the keyboard: Space ticks, Enter on Save saves
+    page.keyboard.press("Space")
+    expect(switch).to_be_checked()
+    page.get_by_role("button", name="Save").focus()
+    page.keyboard.press("Enter")
     expect(page.get_by_text("Saved: Customer on for Test Co")).to_be_visible()
     expect(page.get_by_label("Customer")).to_be_checked()
     screenshot(page, "realtime")
