@@ -247,6 +247,15 @@ def test_an_htmx_request_gets_the_block_and_a_full_request_the_page(admin_client
     assert "<html" in restore.text
 
 
+def test_heroku_builds_the_admin_assets_too():
+    manifest = json.loads((ROOT / "app.json").read_text())
+    buildpacks = [pack["url"] for pack in manifest["buildpacks"]]
+    assert buildpacks.index("heroku/nodejs") < buildpacks.index("heroku/python")
+    scripts = json.loads((ROOT / "package.json").read_text())["scripts"]
+    assert scripts["heroku-postbuild"] == "npm run vendor"
+    assert "admin/static/vendor/htmx.min.js" in scripts["vendor"]
+
+
 def test_htmx_2_is_installed_from_the_lockfile_and_served(client):
     lock = json.loads((ROOT / "package-lock.json").read_text())
     version = lock["packages"]["node_modules/htmx.org"]["version"]
