@@ -217,6 +217,28 @@ def test_each_trigger_is_an_after_trigger_that_only_calls_the_handler():
         assert re.sub(r"\s+", "", body) == "{QboSyncTriggerHandler.handleTrigger();}", name
 
 
+def test_every_class_and_trigger_is_exercised_by_an_apex_test():
+    tests = {
+        path.stem: path.read_text()
+        for path in SOURCE.glob("classes/*.cls")
+        if re.match(r"\s*(/\*\*.*?\*/\s*)?@IsTest", path.read_text(), re.S | re.I)
+    }
+    assert {"QboSyncHttpMock", "QboSyncCalloutTest", "QboSyncRetryFinalizerTest"} <= set(tests)
+    test_text = "\n".join(tests.values())
+    # A class is exercised when a test names it, or a trigger that tests fire calls it.
+    reached = test_text + "".join(p.read_text() for p in SOURCE.glob("triggers/*.trigger"))
+    for path in SOURCE.glob("classes/*.cls"):
+        if path.stem not in tests:
+            assert re.search(rf"\b{path.stem}\b", reached), f"no Apex test uses {path.stem}"
+    for path in SOURCE.glob("triggers/*.trigger"):
+        obj = re.search(r"trigger \w+ on (\w+)", path.read_text()).group(1)
+        # A trigger runs when a test saves a record of its object.
+        assert re.search(rf"new {obj}\(", test_text), f"no Apex test saves a {obj}"
+    assert "implements HttpCalloutMock" in tests["QboSyncHttpMock"]
+    callout_tests = [name for name, text in tests.items() if "QboSyncHttpMock.install" in text]
+    assert len(callout_tests) >= 4, "every test class that makes callouts uses the mock"
+
+
 # --- the callout, against gateway/inbound/callout_contract.py --------------------------------
 
 
