@@ -240,7 +240,8 @@ def _permission_set_xml(mappings: list[dict[str, Any]], fields: list[CustomField
         _element(
             "description",
             "For the gateway's integration user only: its writes are not reported back to the "
-            "gateway (QBO Sync Bypass), and it may read and write the fields the mappings use. "
+            "gateway (QBO Sync Bypass); it sees and edits every record of the mapped objects and "
+            "the custom fields the mappings use. "
             "Generated from the sync config by flask salesforce-package generate.",
         ),
         "    <customPermissions>\n",
@@ -256,24 +257,16 @@ def _permission_set_xml(mappings: list[dict[str, Any]], fields: list[CustomField
         parts.append("    </fieldPermissions>\n")
     parts.append(_element("hasActivationRequired", False))
     parts.append(_element("label", "QBO Sync Integration"))
+    # View All and Modify All: the gateway must see every record to match before creating
+    # (else duplicates) and update records whoever owns them; Modify All requires Delete.
     # Only the mappings' own objects: a lines: child (OpportunityLineItem) takes its access
     # from its parent and cannot be named in a permission set.
-    deletes: dict[str, bool] = {}
-    for mapping in mappings:
-        obj = mapping["salesforce"]
-        deletes[obj] = deletes.get(obj, False) or mapping.get("on_delete") == "delete"
-    for obj in sorted(deletes):
+    for obj in sorted({mapping["salesforce"] for mapping in mappings}):
         parts.append("    <objectPermissions>\n")
-        for flag, value in (
-            ("allowCreate", True),
-            ("allowDelete", deletes[obj]),
-            ("allowEdit", True),
-            ("allowRead", True),
-            ("modifyAllRecords", False),
-        ):
-            parts.append(_element(flag, value, 2))
+        for flag in ("allowCreate", "allowDelete", "allowEdit", "allowRead", "modifyAllRecords"):
+            parts.append(_element(flag, True, 2))
         parts.append(_element("object", obj, 2))
-        parts.append(_element("viewAllRecords", False, 2))
+        parts.append(_element("viewAllRecords", True, 2))
         parts.append("    </objectPermissions>\n")
     return (
         f'{_HEADER}<PermissionSet xmlns="{_NAMESPACE}">\n' + "".join(parts) + "</PermissionSet>\n"
