@@ -170,6 +170,12 @@ def test_every_xml_file_is_well_formed_metadata():
         assert root.tag.startswith(META), f"{path}: not in the Metadata API namespace"
 
 
+def test_json_files_parse():
+    files = [PROJECT / "sfdx-project.json", *sorted((PROJECT / "config").glob("*.json"))]
+    for path in files:
+        assert isinstance(json.loads(path.read_text()), dict), path.name
+
+
 def test_api_versions_agree_with_the_project():
     project = json.loads((PROJECT / "sfdx-project.json").read_text())
     version = project["sourceApiVersion"]
