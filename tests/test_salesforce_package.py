@@ -360,6 +360,30 @@ def test_committed_package_files_are_generated_from_the_example_config():
     )
 
 
+# What a deployed generated field looks like in a describe (the fake Salesforce's terms).
+DESCRIBE_TYPES = {
+    "external_id": "string", "checkbox": "boolean", "currency": "currency", "number": "double",
+    "integer": "double", "date": "date", "datetime": "datetime", "email": "email",
+    "phone": "phone", "text": "string",
+}  # fmt: skip
+
+
+def test_fake_org_has_the_fields_the_package_deploys():
+    """The end-to-end tests run against the fake org; it must look like an org with the
+    package deployed, so every generated field is there with the same type and keys."""
+    from tests.fakes.salesforce_schema import default_objects
+
+    objects = default_objects()
+    mappings = parse_config((ROOT / "docs" / "sync.example.yaml").read_text())
+    for generated in salesforce_package.custom_fields(mappings):
+        where = f"{generated.object_name}.{generated.name}"
+        fake = objects[generated.object_name].field(generated.name)
+        assert fake is not None, f"the fake org lacks {where}"
+        assert fake.type == DESCRIBE_TYPES[generated.kind], where
+        is_key = generated.kind == "external_id"
+        assert (fake.externalId, fake.unique) == (is_key, is_key), where
+
+
 def test_custom_fields_follow_the_mappings():
     fields = salesforce_package.custom_fields(parse_config(MAPPINGS))
     kinds = {(f.object_name, f.name): f.kind for f in fields}
