@@ -14,6 +14,7 @@ from .connectors import ConnectorError
 from .connectors.tokens import refresh_grant
 from .extensions import db
 from .models import ObjectMapping
+from .salesforce_package import salesforce_package_group
 
 
 def _exchange(token_url: str, client_id: str, client_secret: str, refresh_token: str) -> dict:
@@ -129,3 +130,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(connect)
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(salesforce_package_group)
