@@ -23,9 +23,11 @@ bp = Blueprint(
 def init_app(app: Flask) -> None:
     from . import (  # noqa: F401  (they add their routes to bp)
         auth,
+        connections,
         csrf,
         mappings,
         pages,
+        realtime,
         rendering,
     )
 

@@ -66,9 +66,23 @@ def mappings():
     return _render_list()
 
 
+def _describer():
+    """One describer for the page, so each Salesforce object is described once."""
+    try:
+        return mapping_check.salesforce_describer()
+    except mapping_check.DescribeUnavailable as exc:
+        message = str(exc)
+
+        def unavailable(_sobject: str):
+            raise mapping_check.DescribeUnavailable(message)
+
+        return unavailable
+
+
 def _render_list(status: int = 200, **context: Any) -> Response:
     rows = _all_mappings()
-    checks = {row.id: mapping_check.check_mapping(row.spec) for row in rows}
+    describe = _describer()
+    checks = {row.id: mapping_check.check(row, describe) for row in rows}
     response = render_page(
         "admin/mappings_list.html",
         title="Mappings",
@@ -134,6 +148,7 @@ def _pickers(state: EditorState) -> dict[str, Any]:
     return {
         "entities": WEBHOOK_ENTITIES,
         "qbo_fields": qbo_fields.fields_of(entity),
+        "required_paths": mapping_check.REQUIRED_QUICKBOOKS_FIELDS.get(entity, ()),
         "qbo_line_fields": qbo_fields.fields_of(entity, lines=True),
         "sf_objects": sf_objects,
         "sf_objects_problem": objects_problem,
@@ -154,7 +169,7 @@ def _check(state: EditorState, row: ObjectMapping | None) -> dict[str, Any]:
             spec = mapping_store.normalize(drafted.mapping, others)
         except ConfigError as exc:
             errors = exc.errors
-    problems = mapping_check.check_mapping(spec) if spec else []
+    problems = mapping_check.check_spec(spec) if spec else []
     row_messages: dict[str, list[tuple[str, str]]] = {}
     general: list[tuple[str, str, str | None]] = []
     for message in errors:
@@ -164,14 +179,15 @@ def _check(state: EditorState, row: ObjectMapping | None) -> dict[str, Any]:
         if target:
             row_messages.setdefault(target, []).append(("error", message.split(": ", 1)[-1]))
     for problem in problems:
-        target = row_for(problem.where, drafted.row_of)
-        general.append((problem.severity, problem.message, target))
+        severity = "error" if problem.blocking else "warning"
+        target = row_for(problem.where or "", drafted.row_of)
+        general.append((severity, problem.message, target))
         if target:
-            row_messages.setdefault(target, []).append((problem.severity, problem.message))
+            row_messages.setdefault(target, []).append((severity, problem.message))
     return {
         "spec": spec,
         "invalid": bool(errors),
-        "complete": spec is not None and mapping_check.is_complete(problems),
+        "complete": spec is not None and not mapping_check.blocking(problems),
         "messages": general,
         "row_messages": row_messages,
     }

@@ -20,7 +20,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _configure_logging(app)
 
-    from . import cli, errors, health, queue
+    from . import cli, errors, health, oauth, queue
     from .extensions import db, migrate
     from .inbound import quickbooks as quickbooks_webhooks
 
@@ -30,6 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     health.init_app(app)
     quickbooks_webhooks.init_app(app)
     cli.init_app(app)
+    oauth.init_app(app)
     queue.init_app(app)
 
     import admin

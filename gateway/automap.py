@@ -3,7 +3,7 @@
 Pure: the QuickBooks catalogue and the Salesforce describe go in, rule dicts come out. A pair is
 proposed when the names match ignoring case and punctuation (the whole path or its last part,
 against the API name or the label), or when it is a well-known pair (DisplayName -> Name), and
-only if its types fit (gateway.mapping_check.compatibility).
+only if its types can convert (gateway.mapping_check.puts_wrong_kind).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from . import qbo_fields
 from .mapping import BOTH, QUICKBOOKS_TO_SALESFORCE
-from .mapping_check import ERROR, compatibility, salesforce_kind
+from .mapping_check import puts_wrong_kind
 
 # Pairs people expect that no name rule finds; the first one that exists wins.
 KNOWN_PAIRS = (
@@ -80,8 +80,8 @@ def auto_map(
         if qbo in used_qbo or sf in used_sf:
             continue
         source = catalogue[qbo]
-        kind = salesforce_kind(targets[sf]["type"])
-        if kind is None or compatibility(source.kind, kind) == ERROR:
+        described = qbo_fields.catalogue(entity, qbo)
+        if described is None or puts_wrong_kind(described.type, targets[sf]["type"]):
             continue
         rule = {"quickbooks": qbo, "salesforce": sf}
         if source.read_only:  # QuickBooks computes it: it can only flow out

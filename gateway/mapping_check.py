@@ -1,385 +1,468 @@
-"""Is an object mapping complete enough to sync? Shared by the mappings editor and the Real-Time
-Configuration page (which refuses to switch on a mapping with errors).
+"""Is an object mapping complete enough to sync? The one check the Real-Time Configuration page
+and the mappings pages share; the server runs it before switching real time on.
 
-A mapping that passed the sync-config validator can still be unusable against the real org:
-a required field nobody fills, a date written into a number, an external id that is not one.
-``problems`` works that out from the normalized spec and the org's describe (pure: the caller
-supplies the describe); ``check_mapping`` fetches the describe and calls it. Errors block real
-time; warnings are shown and allowed. Each problem names where it is (``fields[2]``,
-``external_id``, ``lines.fields[0]``) so the editor can put it next to the row at fault.
+`problems(spec, describe)` is pure: given the mapping and the Salesforce describe of its objects
+it lists what is missing. `check(mapping)` fetches the describes (cached, shared by every process)
+and calls it with the QuickBooks field catalogue (gateway.qbo_fields). An incomplete mapping can be
+saved; it cannot be switched on. Each problem says where in the mapping it is (`fields[2]`,
+`external_id`, `lines.fields[0]`), so the editor can show it next to the row at fault.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from . import qbo_fields, salesforce_schema
-from .mapping import BOTH, QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS
-from .sync_config import DEFAULT_EXTERNAL_ID
+from .extensions import db
+from .mapping import (
+    BOTH,
+    QUICKBOOKS_TO_SALESFORCE,
+    SALESFORCE_TO_QUICKBOOKS,
+    SALESFORCE_TYPE_COERCIONS,
+)
+from .models import ConnectionStatus, ObjectMapping, SalesforceOrg
+from .qbo_fields import QuickBooksField
 
-ERROR, WARNING = "error", "warning"
-
-# Salesforce describe types -> the kinds of gateway.qbo_fields.
-_SALESFORCE_KINDS = {
-    **dict.fromkeys(
-        ("string", "textarea", "email", "phone", "url", "picklist", "multipicklist", "combobox",
-         "encryptedstring", "time"),
-        qbo_fields.STRING,
-    ),
-    **dict.fromkeys(("currency", "double", "percent"), qbo_fields.DECIMAL),
-    **dict.fromkeys(("int", "long"), qbo_fields.INTEGER),
-    **dict.fromkeys(("id", "reference"), qbo_fields.ID),
-    "boolean": qbo_fields.BOOLEAN,
-    "date": qbo_fields.DATE,
-    "datetime": qbo_fields.DATETIME,
-}  # fmt: skip
-_NUMBERS = {qbo_fields.DECIMAL, qbo_fields.INTEGER}
-_TEXT_LIKE = {qbo_fields.STRING, qbo_fields.ID}
+# What QuickBooks refuses a create without (reference/quickbooks.md; Intuit's entity pages).
+# "Line" is satisfied by the mapping's `lines:` or any rule writing into Line.
+REQUIRED_QUICKBOOKS_FIELDS: dict[str, tuple[str, ...]] = {
+    "Customer": ("DisplayName",),
+    "Vendor": ("DisplayName",),
+    "Employee": ("DisplayName",),
+    "Item": ("Name",),
+    "Account": ("Name", "AccountType"),
+    "Class": ("Name",),
+    "Department": ("Name",),
+    "Term": ("Name",),
+    "PaymentMethod": ("Name",),
+    "Invoice": ("CustomerRef.value", "Line"),
+    "SalesReceipt": ("Line",),
+    "Estimate": ("CustomerRef.value", "Line"),
+    "CreditMemo": ("CustomerRef.value", "Line"),
+    "RefundReceipt": ("Line",),
+    "Payment": ("CustomerRef.value", "TotalAmt"),
+    "Bill": ("VendorRef.value", "Line"),
+    "PurchaseOrder": ("VendorRef.value", "Line"),
+    "VendorCredit": ("VendorRef.value", "Line"),
+}
 
 
 @dataclass(frozen=True)
 class Problem:
-    severity: str  # ERROR blocks real time; WARNING is shown only
-    where: str  # "" (the mapping), "external_id", "fields[2]", "lines.fields[0]", ...
+    """One reason a mapping cannot sync. `field` names what it is about, for showing the
+    message next to it; `blocking` problems keep real time off, the others are warnings."""
+
     message: str
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity == ERROR
-
-
-def salesforce_kind(describe_type: str) -> str | None:
-    """The gateway.qbo_fields kind of a Salesforce describe type (None: not one we check)."""
-    return _SALESFORCE_KINDS.get(describe_type)
+    field: str | None = None
+    blocking: bool = True
+    where: str | None = None  # the key or row of the mapping: "fields[2]", "external_id", ...
 
 
-def is_complete(found: list[Problem]) -> bool:
-    return not any(problem.is_error for problem in found)
+@dataclass(frozen=True)
+class SalesforceField:
+    name: str
+    label: str
+    type: str
+    required_on_create: bool  # createable, not nillable, no default
+    external_id: bool
+    length: int | None
+    writable: bool = True  # createable or updateable
 
 
-def _flows(field: Mapping[str, Any], mapping_direction: str, direction: str) -> bool:
-    return field.get("direction", mapping_direction) in (direction, BOTH)
+Describe = Mapping[str, SalesforceField]  # field name -> field, of one object
 
 
-def compatibility(source: str, target: str) -> str | None:
-    """None when a value of kind ``source`` fits kind ``target``; else ERROR or WARNING."""
-    if source == target or target == qbo_fields.STRING:
-        return None  # everything can be written as text
-    if target == qbo_fields.ID:
-        return ERROR  # a record id comes from a lookup, not from another kind of value
-    if source == qbo_fields.STRING:
-        return WARNING  # text parses only if every value happens to be a number/date/...
-    if source in _NUMBERS and target in _NUMBERS:
-        return WARNING if target == qbo_fields.INTEGER else None
-    if source == qbo_fields.DATE and target == qbo_fields.DATETIME:
-        return None
-    if source == qbo_fields.DATETIME and target == qbo_fields.DATE:
-        return WARNING  # the time of day is dropped
-    if source == qbo_fields.ID and target in _TEXT_LIKE:
-        return None
-    return ERROR
+# (entity, path) -> the field, or None when unknown. Line item paths are asked for with the
+# entity "<Entity>.Line" (e.g. ("Invoice.Line", "SalesItemLineDetail.Qty")).
+QuickBooksCatalogue = Callable[[str, str], QuickBooksField | None]
+
+_KINDS = {
+    "string": "text",
+    "decimal": "number",
+    "integer": "number",
+    "boolean": "yes/no",
+    "date": "date",
+    "datetime": "date",
+}
 
 
-def _kind_name(kind: str) -> str:
-    return {"id": "record id", "decimal": "number", "integer": "whole number"}.get(kind, kind)
+def puts_wrong_kind(quickbooks_type: str, salesforce_type: str) -> bool:
+    """A date into a number, a yes/no into a date...: two different kinds, neither of them text,
+    never convert. Types are gateway.mapping.COERCIONS and Salesforce describe types."""
+    kinds = (
+        _KINDS.get(quickbooks_type),
+        _KINDS.get(SALESFORCE_TYPE_COERCIONS.get(salesforce_type)),
+    )
+    return None not in kinds and "text" not in kinds and kinds[0] != kinds[1]
 
 
-class _Checker:
-    def __init__(
-        self,
-        spec: Mapping[str, Any],
-        sf_fields: Mapping[str, dict] | None,
-        line_sf_fields: Mapping[str, dict] | None,
-    ) -> None:
-        self.spec = spec
-        self.direction = spec.get("direction", BOTH)
-        self.sf_fields = sf_fields
-        self.line_sf_fields = line_sf_fields
-        self.found: list[Problem] = []
+def _flows(direction: str, towards: str) -> bool:
+    return direction in (towards, BOTH)
 
-    def add(self, severity: str, where: str, message: str) -> None:
-        self.found.append(Problem(severity, where, message))
 
-    @property
-    def to_salesforce(self) -> bool:
-        return self.direction in (BOTH, QUICKBOOKS_TO_SALESFORCE)
+def _rule_direction(rule: Mapping[str, Any], mapping_direction: str) -> str:
+    return rule.get("direction") or mapping_direction
 
-    @property
-    def to_quickbooks(self) -> bool:
-        return self.direction in (BOTH, SALESFORCE_TO_QUICKBOOKS)
 
-    def run(self) -> list[Problem]:
-        spec = self.spec
-        entity, sobject = spec["quickbooks"], spec["salesforce"]
-        if not qbo_fields.fields_of(entity):
-            self.add(
-                WARNING,
-                "quickbooks",
-                f"{entity} is not in the field catalogue: its fields cannot be checked",
+def _writes(rules: list[Mapping[str, Any]], side: str, towards: str, direction: str) -> set[str]:
+    """The fields on `side` that some rule fills when data flows `towards` that side."""
+    return {
+        rule[side]
+        for rule in rules
+        if rule.get(side) and _flows(_rule_direction(rule, direction), towards)
+    }
+
+
+def _salesforce_problems(
+    sobject: str,
+    rules: list[Mapping[str, Any]],
+    direction: str,
+    describe: Describe | None,
+    external_id: str | None,
+    filled_by_sync: set[str],
+    what: str,
+    group: str = "fields",
+) -> list[Problem]:
+    prefix = group.removesuffix("fields")  # "" or "lines."
+    if describe is None:
+        return [
+            Problem(
+                f"{what}: the Salesforce object {sobject} does not exist in the org.",
+                where=f"{prefix}salesforce",
             )
-        if self.sf_fields is None:
-            self.add(ERROR, "salesforce", f"the Salesforce org has no object {sobject}")
-        fields = spec.get("fields", ())
-        if not fields:
-            self.add(ERROR, "fields", "no fields are mapped yet")
-        self.check_external_id(
-            "external_id", spec.get("external_id", DEFAULT_EXTERNAL_ID), self.sf_fields, sobject
-        )
-        self.check_rows("fields", fields, entity, self.sf_fields, sobject, lines=False)
-        self.check_delete_policy()
-        for index, rule in enumerate(spec.get("match", ())):
-            self.check_sf_exists(f"match[{index}]", rule["salesforce"], self.sf_fields, sobject)
-        lines = spec.get("lines")
-        if lines:
-            self.check_lines(lines, entity)
-        exempt = {spec.get("external_id", DEFAULT_EXTERNAL_ID)}
-        if self.to_salesforce:
-            self.check_sf_required("fields", fields, self.sf_fields, sobject, exempt)
-        if self.to_quickbooks:
-            self.check_qbo_required("fields", fields, entity, lines=False, has_lines=bool(lines))
-        return self.found
-
-    # -- pieces ---------------------------------------------------------------------------------
-
-    def check_external_id(
-        self, where: str, name: str, described: Mapping[str, dict] | None, sobject: str
-    ) -> None:
-        if described is None:
-            return
-        field = described.get(name)
+        ]
+    problems = []
+    for index, rule in enumerate(rules):
+        name = rule.get("salesforce")
+        where = f"{group}[{index}]"
+        if name and name not in describe:
+            problems.append(
+                Problem(
+                    f"{what}: Salesforce field {sobject}.{name} does not exist.", name, where=where
+                )
+            )
+            continue
+        if not name or not _flows(_rule_direction(rule, direction), QUICKBOOKS_TO_SALESFORCE):
+            continue
+        if not describe[name].writable:
+            problems.append(
+                Problem(f"{what}: {sobject}.{name} is read-only in Salesforce.", name, where=where)
+            )
+        elif describe[name].type == "reference" and "lookup" not in rule and "quickbooks" in rule:
+            problems.append(
+                Problem(
+                    f"{what}: {sobject}.{name} links to another record: choose the mapping to "
+                    "look the id up in.",
+                    name,
+                    where=where,
+                )
+            )
+    if external_id:
+        field = describe.get(external_id)
         if field is None:
-            self.add(ERROR, where, f"{sobject} has no field {name} for the external id")
-        elif not field.get("externalId"):
-            self.add(ERROR, where, f"{sobject}.{name} is not marked External ID in Salesforce")
-        elif _SALESFORCE_KINDS.get(field["type"]) != qbo_fields.STRING:
-            self.add(
-                ERROR,
-                where,
-                f"{sobject}.{name} is a {field['type']} field; the external "
-                "id is text like <realm id>-<QuickBooks id>",
-            )
-
-    def check_sf_exists(
-        self, where: str, name: str, described: Mapping[str, dict] | None, sobject: str
-    ) -> dict | None:
-        if described is None:
-            return None
-        field = described.get(name)
-        if field is None:
-            self.add(ERROR, where, f"{sobject} has no field {name}")
-        return field
-
-    def check_delete_policy(self) -> None:
-        policy = self.spec.get("on_delete", "ignore")
-        if not policy.startswith("flag:") or self.sf_fields is None:
-            return
-        name = policy.removeprefix("flag:")
-        field = self.check_sf_exists("on_delete", name, self.sf_fields, self.spec["salesforce"])
-        if field is not None and field["type"] != "boolean":
-            self.add(
-                ERROR,
-                "on_delete",
-                f"{name} is a {field['type']} field; the delete flag must be a checkbox",
-            )
-
-    def check_rows(
-        self,
-        group: str,
-        rows: Any,
-        entity: str,
-        described: Mapping[str, dict] | None,
-        sobject: str,
-        lines: bool,
-    ) -> None:
-        for index, row in enumerate(rows):
-            where = f"{group}[{index}]"
-            sf_field = None
-            if "salesforce" in row:
-                sf_field = self.check_sf_exists(where, row["salesforce"], described, sobject)
-            qbo_field = (
-                qbo_fields.find(entity, row["quickbooks"], lines) if "quickbooks" in row else None
-            )
-            if "quickbooks" in row and qbo_field is None and qbo_fields.fields_of(entity, lines):
-                self.add(
-                    WARNING,
-                    where,
-                    f"{row['quickbooks']} is not a {entity} field the "
-                    "catalogue knows: check the path against a real record",
+            problems.append(
+                Problem(
+                    f"{what}: external-id field {sobject}.{external_id} does not exist.",
+                    where=f"{prefix}external_id",
                 )
-            writes_sf = "salesforce" in row and _flows(
-                row, self.direction, QUICKBOOKS_TO_SALESFORCE
             )
-            writes_qbo = "quickbooks" in row and _flows(
-                row, self.direction, SALESFORCE_TO_QUICKBOOKS
+        elif not field.external_id:
+            problems.append(
+                Problem(
+                    f"{what}: {sobject}.{external_id} is not marked External ID in Salesforce.",
+                    external_id,
+                    where=f"{prefix}external_id",
+                )
             )
-            if (
-                sf_field is not None
-                and writes_sf
-                and not (sf_field.get("createable") or sf_field.get("updateable"))
-            ):
-                self.add(ERROR, where, f"{sobject}.{row['salesforce']} is read-only in Salesforce")
-            if qbo_field is not None and writes_qbo and qbo_field.read_only:
-                self.add(
-                    ERROR,
-                    where,
-                    f"{row['quickbooks']} is computed by QuickBooks and cannot be written",
+    if _flows(direction, QUICKBOOKS_TO_SALESFORCE):
+        written = _writes(rules, "salesforce", QUICKBOOKS_TO_SALESFORCE, direction)
+        for field in describe.values():
+            if field.required_on_create and field.name not in written | filled_by_sync:
+                problems.append(
+                    Problem(
+                        f"{what}: required Salesforce field {field.label} ({field.name}) is "
+                        "not mapped and has no default.",
+                        field.name,
+                        where=group,
+                    )
                 )
-            if sf_field is None or qbo_field is None or "values" in row:
-                continue  # a value map translates, so the source type says nothing
-            sf_kind = _SALESFORCE_KINDS.get(sf_field["type"])
-            if sf_kind is None:
-                continue
-            if writes_sf:
-                self.check_kinds(
-                    where, row, qbo_field.kind, sf_kind, "into", f"{sobject}.{row['salesforce']}"
-                )
-                self.check_length(where, row, qbo_field.length, sf_field.get("length"))
-            if writes_qbo:
-                self.check_kinds(
-                    where, row, sf_kind, qbo_field.kind, "from", f"{sobject}.{row['salesforce']}"
-                )
+    return problems
 
-    def check_kinds(
-        self, where: str, row: Mapping[str, Any], source: str, target: str, word: str, sf: str
-    ) -> None:
-        if "lookup" in row:
-            if qbo_fields.ID not in (source, target) and target != qbo_fields.STRING:
-                self.add(ERROR, where, f"a lookup carries record ids; {sf} is not a reference")
-            return
-        if source == qbo_fields.ID and target == qbo_fields.ID:
-            self.add(
-                ERROR,
-                where,
-                f"{row['quickbooks']} ⇄ {sf} links records: choose the "
-                "mapping to look the id up in",
+
+def _quickbooks_problems(
+    entity: str, rules: list[Mapping[str, Any]], direction: str, has_lines: bool
+) -> list[Problem]:
+    if not _flows(direction, SALESFORCE_TO_QUICKBOOKS):
+        return []
+    written = _writes(rules, "quickbooks", SALESFORCE_TO_QUICKBOOKS, direction)
+    missing = []
+    for path in REQUIRED_QUICKBOOKS_FIELDS.get(entity, ()):
+        if path == "Line":
+            done = has_lines or any(p == "Line" or p.startswith("Line.") for p in written)
+        else:
+            done = path in written
+        if not done:
+            missing.append(
+                Problem(
+                    f"Required QuickBooks field {entity}.{path} is not mapped from Salesforce "
+                    "and has no default.",
+                    path,
+                    where="lines" if path == "Line" else "fields",
+                )
             )
-            return
-        verdict = compatibility(source, target)
-        if verdict is None:
-            return
-        qbo, sf_side = (
-            f"{row['quickbooks']} ({_kind_name(source if word == 'into' else target)})",
-            sf,
+    return missing
+
+
+def _type_problems(
+    entity: str,
+    rules: list[Mapping[str, Any]],
+    direction: str,
+    describe: Describe | None,
+    catalogue: QuickBooksCatalogue | None,
+    what: str,
+    group: str = "fields",
+) -> list[Problem]:
+    """A date into a number is an error; text into a number or date, or longer text than the
+    target holds, a warning (some values will fail, not all). A field QuickBooks computes
+    cannot be written to it."""
+    found = []
+    for index, rule in enumerate(rules):
+        where = f"{group}[{index}]"
+        source = (
+            catalogue(entity, rule["quickbooks"]) if catalogue and rule.get("quickbooks") else None
         )
-        sf_kind = _kind_name(target if word == "into" else source)
-        if word == "into":
-            message = f"{qbo} into {sf_side} ({sf_kind})"
-        else:
-            message = f"{sf_side} ({sf_kind}) into {qbo}"
-        hint = "values may not convert" if verdict == WARNING else "the types do not fit"
-        self.add(verdict, where, f"{message}: {hint}")
-
-    def check_length(
-        self, where: str, row: Mapping[str, Any], qbo_length: int | None, sf_length: int | None
-    ) -> None:
-        if qbo_length and sf_length and qbo_length > sf_length:
-            self.add(
-                WARNING,
-                where,
-                f"{row['quickbooks']} holds up to {qbo_length} characters; "
-                f"{row['salesforce']} keeps {sf_length}, longer values are refused",
-            )
-
-    def check_sf_required(
-        self,
-        group: str,
-        rows: Any,
-        described: Mapping[str, dict] | None,
-        sobject: str,
-        exempt: set[str],
-    ) -> None:
-        if described is None:
-            return
-        written = {
-            row["salesforce"]
-            for row in rows
-            if "salesforce" in row and _flows(row, self.direction, QUICKBOOKS_TO_SALESFORCE)
-        }
-        for name, field in sorted(described.items()):
-            required = (
-                field.get("createable")
-                and not field.get("nillable")
-                and not field.get("defaultedOnCreate")
-                and field.get("type") != "boolean"
-            )
-            if required and name not in written and name not in exempt:
-                self.add(
-                    ERROR,
-                    group,
-                    f"required Salesforce field {sobject}.{name} is not mapped or given a default",
+        if (
+            source is not None
+            and source.read_only
+            and _flows(_rule_direction(rule, direction), SALESFORCE_TO_QUICKBOOKS)
+            and (rule.get("salesforce") or "default" in rule)
+        ):
+            found.append(
+                Problem(
+                    f"{what}: {rule['quickbooks']} is computed by QuickBooks and cannot be "
+                    "written; make the field flow to Salesforce only.",
+                    rule["quickbooks"],
+                    where=where,
                 )
-
-    def check_qbo_required(
-        self, group: str, rows: Any, entity: str, lines: bool, has_lines: bool
-    ) -> None:
-        written = {
-            row["quickbooks"].split(".", 1)[0]
-            if row["quickbooks"].startswith("Line.")
-            else row["quickbooks"]
-            for row in rows
-            if "quickbooks" in row and _flows(row, self.direction, SALESFORCE_TO_QUICKBOOKS)
-        }
-        for field in qbo_fields.fields_of(entity, lines):
-            if not field.required or field.path in written:
-                continue
-            if field.kind == qbo_fields.LINES and has_lines:
-                continue
-            what = f"line field {field.path}" if lines else f"{entity}.{field.path}"
-            hint = " (add line items below)" if field.kind == qbo_fields.LINES else ""
-            self.add(
-                ERROR, group, f"required QuickBooks {what} is not mapped or given a default{hint}"
             )
-
-    def check_lines(self, lines: Mapping[str, Any], entity: str) -> None:
-        sobject = lines["salesforce"]
-        described = self.line_sf_fields
-        if entity not in qbo_fields.LINE_ENTITIES:
-            self.add(ERROR, "lines", f"{entity} records have no line items")
-        if described is None:
-            self.add(ERROR, "lines.salesforce", f"the Salesforce org has no object {sobject}")
-        else:
-            parent = described.get(lines["parent_field"])
-            if parent is None:
-                self.add(
-                    ERROR, "lines.parent_field", f"{sobject} has no field {lines['parent_field']}"
+        target = describe.get(rule.get("salesforce") or "") if describe else None
+        if target is None or not rule.get("quickbooks") or "values" in rule:
+            continue  # a value map translates, so the source type says nothing
+        qbo_type = rule.get("type") or (source.type if source else None)
+        sf_type = SALESFORCE_TYPE_COERCIONS.get(target.type)
+        if not qbo_type or not sf_type:
+            continue
+        pair = f"{rule['quickbooks']} → {target.name}"
+        kinds = (_KINDS.get(qbo_type), _KINDS.get(sf_type))
+        if puts_wrong_kind(qbo_type, target.type):
+            found.append(
+                Problem(
+                    f"{what}: {pair} puts a {kinds[0]} into a {kinds[1]} field.",
+                    target.name,
+                    where=where,
                 )
-            elif parent.get("type") != "reference":
-                self.add(
-                    ERROR,
-                    "lines.parent_field",
-                    f"{sobject}.{lines['parent_field']} is not a lookup to the parent",
+            )
+            continue
+        rule_direction = _rule_direction(rule, direction)
+        towards_sf = _flows(rule_direction, QUICKBOOKS_TO_SALESFORCE)
+        for flows, (source_kind, target_kind) in (
+            (towards_sf, kinds),
+            (_flows(rule_direction, SALESFORCE_TO_QUICKBOOKS), kinds[::-1]),
+        ):
+            if flows and source_kind == "text" and target_kind != "text":
+                found.append(
+                    Problem(
+                        f"{what}: {pair} puts text into a {target_kind} field; values that are "
+                        f"not a {target_kind} will fail.",
+                        target.name,
+                        blocking=False,
+                        where=where,
+                    )
                 )
-        external_id = lines.get("external_id", DEFAULT_EXTERNAL_ID)
-        self.check_external_id("lines.external_id", external_id, described, sobject)
-        rows = lines.get("fields", ())
-        self.check_rows("lines.fields", rows, entity, described, sobject, lines=True)
-        if self.to_salesforce:
-            exempt = {external_id, lines["parent_field"]}
-            self.check_sf_required("lines.fields", rows, described, sobject, exempt)
-        if self.to_quickbooks:
-            self.check_qbo_required("lines.fields", rows, entity, lines=True, has_lines=True)
+        longest = source.max_length if source else None
+        if (
+            towards_sf
+            and kinds[1] == "text"
+            and longest
+            and target.length
+            and longest > target.length
+        ):
+            found.append(
+                Problem(
+                    f"{what}: {pair}: QuickBooks allows {longest} characters, Salesforce "
+                    f"keeps {target.length}; longer values will fail.",
+                    target.name,
+                    blocking=False,
+                    where=where,
+                )
+            )
+    return found
 
 
 def problems(
     spec: Mapping[str, Any],
-    sf_fields: Mapping[str, dict] | None,
-    line_sf_fields: Mapping[str, dict] | None = None,
+    describe: Callable[[str], Describe | None],
+    catalogue: QuickBooksCatalogue | None = None,
 ) -> list[Problem]:
-    """What keeps a normalized mapping from syncing. ``sf_fields`` is the describe of its
-    Salesforce object (field name -> describe; None: the org has no such object);
-    ``line_sf_fields`` the same for the line object, when the mapping has lines."""
-    return _Checker(spec, sf_fields, line_sf_fields).run()
+    """What keeps this mapping from syncing. `describe(sobject)` gives an object's fields, or
+    None when the org has no such object; `catalogue` (optional) the QuickBooks fields' types,
+    for the type checks (a rule's own `type` is used without it)."""
+    direction = spec["direction"]
+    rules = list(spec.get("fields", []))
+    entity = spec["quickbooks"]
+    found = _salesforce_problems(
+        spec["salesforce"],
+        rules,
+        direction,
+        describe(spec["salesforce"]),
+        spec.get("external_id"),
+        {spec["external_id"]} if spec.get("external_id") else set(),
+        f"{spec['quickbooks']} → {spec['salesforce']}",
+    )
+    lines = spec.get("lines")
+    if lines:
+        line_rules = list(lines.get("fields", []))
+        found += _salesforce_problems(
+            lines["salesforce"],
+            line_rules,
+            direction,
+            describe(lines["salesforce"]),
+            lines.get("external_id"),
+            {lines["parent_field"], *([lines["external_id"]] if lines.get("external_id") else [])},
+            f"Line items → {lines['salesforce']}",
+            "lines.fields",
+        )
+        found += _parent_field_problems(lines, describe(lines["salesforce"]))
+    found += _type_problems(
+        entity,
+        rules,
+        direction,
+        describe(spec["salesforce"]),
+        catalogue,
+        f"{entity} → {spec['salesforce']}",
+    )
+    if lines:
+        found += _type_problems(
+            f"{entity}.Line",
+            list(lines.get("fields", [])),
+            direction,
+            describe(lines["salesforce"]),
+            catalogue,
+            f"Line items → {lines['salesforce']}",
+            "lines.fields",
+        )
+    found += _quickbooks_problems(entity, rules, direction, bool(lines))
+    found += _delete_flag_problems(spec, describe(spec["salesforce"]))
+    return found
 
 
-def check_mapping(spec: Mapping[str, Any]) -> list[Problem]:
-    """``problems`` against the connected org's describe (cached). Without a reachable org the
-    Salesforce side cannot be checked, which is itself an error: real time needs the org."""
+def _parent_field_problems(lines: Mapping[str, Any], describe: Describe | None) -> list[Problem]:
+    name = lines["parent_field"]
+    if describe is None or name in describe:
+        return []
+    return [
+        Problem(
+            f"Line items → {lines['salesforce']}: the parent lookup {name} does not exist.",
+            name,
+            where="lines.parent_field",
+        )
+    ]
+
+
+def _delete_flag_problems(spec: Mapping[str, Any], describe: Describe | None) -> list[Problem]:
+    """`on_delete: flag:<field>` ticks a checkbox: it has to be one."""
+    policy = spec.get("on_delete") or "ignore"
+    if not policy.startswith("flag:") or describe is None:
+        return []
+    name = policy.removeprefix("flag:")
+    field = describe.get(name)
+    if field is None:
+        message = f"the delete flag {spec['salesforce']}.{name} does not exist."
+    elif field.type != "boolean":
+        message = (
+            f"the delete flag {spec['salesforce']}.{name} is a {field.type} field, not a checkbox."
+        )
+    else:
+        return []
+    return [
+        Problem(f"{spec['quickbooks']} → {spec['salesforce']}: {message}", name, where="on_delete")
+    ]
+
+
+# -- I/O ------------------------------------------------------------------------------------------
+
+
+class DescribeUnavailable(Exception):
+    """Salesforce cannot be asked (not connected or not answering): nothing can be checked."""
+
+
+def salesforce_field(described: Mapping[str, Any]) -> SalesforceField:
+    """The check's view of one field of a describe answer."""
+    return SalesforceField(
+        name=described["name"],
+        label=described.get("label") or described["name"],
+        type=described.get("type", ""),
+        required_on_create=bool(
+            described.get("createable")
+            and not described.get("nillable")
+            and not described.get("defaultedOnCreate")
+            and described.get("type") != "boolean"
+        ),
+        external_id=bool(described.get("externalId")),
+        length=described.get("length") or None,
+        writable=bool(described.get("createable") or described.get("updateable")),
+    )
+
+
+def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], Describe | None]:
+    """describe(sobject) for the connected org, from the connector's shared describe cache.
+    Raises DescribeUnavailable when the org is not connected or does not answer."""
+    org = org or db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
+    if org is None or org.status != ConnectionStatus.CONNECTED:
+        raise DescribeUnavailable(
+            "Salesforce is not connected, so the mapping's fields cannot be checked."
+        )
+    described: dict[str, Describe | None] = {}  # a page checks many mappings of few objects
+
+    def describe(sobject: str) -> Describe | None:
+        if sobject not in described:
+            try:
+                fields = salesforce_schema.fields(sobject)
+            except salesforce_schema.SchemaUnavailable as exc:
+                raise DescribeUnavailable(f"Salesforce did not answer: {exc}") from exc
+            described[sobject] = (
+                None if fields is None else {n: salesforce_field(f) for n, f in fields.items()}
+            )
+        return described[sobject]
+
+    return describe
+
+
+def check(
+    mapping: ObjectMapping,
+    describe: Callable[[str], Describe | None] | None = None,
+    catalogue: QuickBooksCatalogue | None = qbo_fields.catalogue,
+) -> list[Problem]:
+    """The mapping's problems against the connected org; not being able to ask Salesforce is
+    itself a (blocking) problem."""
+    return check_spec(mapping.spec, describe, catalogue)
+
+
+def check_spec(
+    spec: Mapping[str, Any],
+    describe: Callable[[str], Describe | None] | None = None,
+    catalogue: QuickBooksCatalogue | None = qbo_fields.catalogue,
+) -> list[Problem]:
+    """`check` for a mapping not stored yet (the editor's form as it stands)."""
     try:
-        sf_fields = salesforce_schema.fields(spec["salesforce"])
-        lines = spec.get("lines")
-        line_fields = salesforce_schema.fields(lines["salesforce"]) if lines else None
-    except salesforce_schema.SchemaUnavailable as exc:
-        return [Problem(ERROR, "salesforce", f"cannot check the Salesforce side: {exc}")]
-    return problems(spec, sf_fields, line_fields)
+        return problems(spec, describe or salesforce_describer(), catalogue)
+    except DescribeUnavailable as exc:
+        return [Problem(str(exc))]
+
+
+def blocking(found: list[Problem]) -> list[Problem]:
+    return [problem for problem in found if problem.blocking]

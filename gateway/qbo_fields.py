@@ -6,8 +6,9 @@ people map to Salesforce; a path not listed here is still allowed (QuickBooks ha
 the editor just cannot say its type. Kinds are the mapping's coercions (gateway.mapping.coerce)
 plus ``id`` (the ``value`` of a reference such as ``CustomerRef.value``) and ``lines``.
 
-``required`` means "QuickBooks refuses a create without it", so it matters only for mappings that
-write to QuickBooks. ``read_only`` fields are computed by QuickBooks and cannot be written.
+``read_only`` fields are computed by QuickBooks and cannot be written. What QuickBooks requires
+on create is gateway.mapping_check.REQUIRED_QUICKBOOKS_FIELDS. ``catalogue`` is the view the
+completeness check reads (gateway.mapping_check.QuickBooksCatalogue).
 """
 
 from __future__ import annotations
@@ -24,12 +25,23 @@ class QboField:
     path: str
     kind: str
     length: int | None = None  # the most characters QuickBooks keeps
-    required: bool = False
     read_only: bool = False
 
 
-def _f(path: str, kind: str = STRING, length: int | None = None, **flags: bool) -> QboField:
-    return QboField(path, kind, length, **flags)
+@dataclass(frozen=True)
+class QuickBooksField:
+    """What the completeness check knows of one field: its type (one of
+    gateway.mapping.COERCIONS), for text its maximum length, and whether QuickBooks computes it."""
+
+    type: str
+    max_length: int | None = None
+    read_only: bool = False  # computed by QuickBooks (Balance, TotalAmt): never written
+
+
+def _f(
+    path: str, kind: str = STRING, length: int | None = None, read_only: bool = False
+) -> QboField:
+    return QboField(path, kind, length, read_only)
 
 
 def _address(prefix: str) -> list[QboField]:
@@ -52,9 +64,9 @@ def _system() -> list[QboField]:
     ]
 
 
-def _person(display_name_required: bool) -> list[QboField]:
+def _person() -> list[QboField]:
     return [
-        _f("DisplayName", STRING, 500, required=display_name_required),
+        _f("DisplayName", STRING, 500),
         _f("Title", STRING, 16),
         _f("GivenName", STRING, 100),
         _f("MiddleName", STRING, 100),
@@ -76,25 +88,25 @@ def _person(display_name_required: bool) -> list[QboField]:
     ]
 
 
-def _transaction(customer_required: bool) -> list[QboField]:
+def _transaction() -> list[QboField]:
     return [
         _f("DocNumber", STRING, 21),
         _f("TxnDate", DATE),
         _f("PrivateNote", STRING, 4000),
-        _f("CustomerRef.value", ID, required=customer_required),
+        _f("CustomerRef.value", ID),
         _f("CustomerRef.name", STRING, read_only=True),
         _f("CurrencyRef.value", ID),
         _f("ExchangeRate", DECIMAL),
         _f("DepartmentRef.value", ID),
         _f("ClassRef.value", ID),
         _f("TotalAmt", DECIMAL, read_only=True),
-        _f("Line", LINES, required=True),
+        _f("Line", LINES),
     ]
 
 
-def _sales(customer_required: bool) -> list[QboField]:
+def _sales() -> list[QboField]:
     return [
-        *_transaction(customer_required),
+        *_transaction(),
         _f("CustomerMemo.value", STRING, 1000),
         _f("BillEmail.Address", STRING, 100),
         *_address("BillAddr"),
@@ -113,7 +125,7 @@ SALES_LINE_FIELDS: tuple[QboField, ...] = (
     _f("LineNum", INTEGER, read_only=True),
     _f("Description", STRING, 4000),
     _f("Amount", DECIMAL),
-    _f("SalesItemLineDetail.ItemRef.value", ID, required=True),
+    _f("SalesItemLineDetail.ItemRef.value", ID),
     _f("SalesItemLineDetail.ItemRef.name", STRING, read_only=True),
     _f("SalesItemLineDetail.Qty", DECIMAL),
     _f("SalesItemLineDetail.UnitPrice", DECIMAL),
@@ -125,7 +137,7 @@ SALES_LINE_FIELDS: tuple[QboField, ...] = (
 CATALOGUE: dict[str, tuple[QboField, ...]] = {
     "Customer": (
         *_system(),
-        *_person(display_name_required=True),
+        *_person(),
         *_address("ShipAddr"),
         _f("Taxable", BOOLEAN),
         _f("Job", BOOLEAN),
@@ -139,15 +151,15 @@ CATALOGUE: dict[str, tuple[QboField, ...]] = {
     ),
     "Vendor": (
         *_system(),
-        *_person(display_name_required=True),
+        *_person(),
         _f("AcctNum", STRING, 100),
         _f("Vendor1099", BOOLEAN),
         _f("TermRef.value", ID),
     ),
     "Employee": (
         *_system(),
-        _f("GivenName", STRING, 100, required=True),
-        _f("FamilyName", STRING, 100, required=True),
+        _f("GivenName", STRING, 100),
+        _f("FamilyName", STRING, 100),
         _f("DisplayName", STRING, 500),
         _f("PrimaryEmailAddr.Address", STRING, 100),
         _f("PrimaryPhone.FreeFormNumber", STRING, 30),
@@ -157,7 +169,7 @@ CATALOGUE: dict[str, tuple[QboField, ...]] = {
     ),
     "Item": (
         *_system(),
-        _f("Name", STRING, 100, required=True),
+        _f("Name", STRING, 100),
         _f("Sku", STRING, 100),
         _f("Description", STRING, 4000),
         _f("Active", BOOLEAN),
@@ -174,34 +186,34 @@ CATALOGUE: dict[str, tuple[QboField, ...]] = {
     ),
     "Invoice": (
         *_system(),
-        *_sales(customer_required=True),
+        *_sales(),
         _f("DueDate", DATE),
         _f("Balance", DECIMAL, read_only=True),
         _f("Deposit", DECIMAL),
     ),
     "Estimate": (
         *_system(),
-        *_sales(customer_required=True),
+        *_sales(),
         _f("ExpirationDate", DATE),
         _f("TxnStatus", STRING),
     ),
     "SalesReceipt": (
         *_system(),
-        *_sales(customer_required=False),
+        *_sales(),
         _f("PaymentMethodRef.value", ID),
         _f("PaymentRefNum", STRING, 21),
         _f("DepositToAccountRef.value", ID),
     ),
     "CreditMemo": (
         *_system(),
-        *_sales(customer_required=True),
+        *_sales(),
         _f("RemainingCredit", DECIMAL, read_only=True),
     ),
     "Payment": (
         *_system(),
         _f("TxnDate", DATE),
-        _f("CustomerRef.value", ID, required=True),
-        _f("TotalAmt", DECIMAL, required=True),
+        _f("CustomerRef.value", ID),
+        _f("TotalAmt", DECIMAL),
         _f("PaymentRefNum", STRING, 21),
         _f("PaymentMethodRef.value", ID),
         _f("DepositToAccountRef.value", ID),
@@ -242,6 +254,17 @@ def find(entity: str, path: str, lines: bool = False) -> QboField | None:
     """The catalogued field at ``path``; an array index in the path (Line.0.Amount) is ignored."""
     wanted = ".".join(part for part in path.split(".") if not part.isdigit())
     return next((f for f in fields_of(entity, lines) if f.path == wanted), None)
+
+
+def catalogue(entity: str, path: str) -> QuickBooksField | None:
+    """The completeness check's view: ``entity`` is "Invoice", or "Invoice.Line" for a line
+    field's path (SalesItemLineDetail.Qty). A record id reads as text; None when not known."""
+    lines = entity.endswith(".Line")
+    found = find(entity.removesuffix(".Line"), path, lines)
+    if found is None or found.kind == LINES:
+        return None
+    kind = STRING if found.kind == ID else found.kind
+    return QuickBooksField(kind, found.length if kind == STRING else None, found.read_only)
 
 
 def name_field(entity: str) -> str:

@@ -153,11 +153,13 @@ def test_an_incomplete_mapping_is_saved_with_its_problems_listed(connected, admi
     assert answer.status_code == 303
     page = admin_client.get(answer.headers["Location"]).text
     assert "Incomplete" in page
-    assert "required Salesforce field Account.Name is not mapped or given a default" in page
-    assert "required QuickBooks Customer.DisplayName is not mapped" in page
+    assert "required Salesforce field Account Name (Name) is not mapped and has no default" in page
+    assert "Required QuickBooks field Customer.DisplayName is not mapped from Salesforce" in page
     # The long-text warning sits in the row it is about.
     row = re.search(r'id="fields-0-messages".*?</ul>', page, re.S).group(0)
-    assert "BillAddr.City holds up to 255 characters; BillingCity keeps 40" in row
+    assert (
+        "BillAddr.City → BillingCity: QuickBooks allows 255 characters, Salesforce keeps 40" in row
+    )
 
 
 def test_saving_errors_into_a_real_time_mapping_switches_real_time_off(connected, admin_client):
@@ -225,13 +227,11 @@ def test_the_check_answers_the_panel_and_each_rows_messages_out_of_band(connecte
         answer.text,
         re.S,
     )
-    assert (
-        "TxnDate (date) into Opportunity.Amount (number): the types do not fit" in date_row.group(0)
-    )
+    assert "TxnDate → Amount puts a date into a number field." in date_row.group(0)
     name_row = re.search(r'id="fields-7-messages" hx-swap-oob="true">(.*?)</ul>', answer.text, re.S)
     assert "Error" not in name_row.group(1)
-    assert "required Salesforce field Opportunity.StageName is not mapped" in answer.text
-    assert "required Salesforce field Opportunity.CloseDate is not mapped" in answer.text
+    assert "required Salesforce field Stage (StageName) is not mapped" in answer.text
+    assert "required Salesforce field Close Date (CloseDate) is not mapped" in answer.text
     # The pickers follow the chosen objects.
     assert '<option value="StageName">' in answer.text
     assert '<option value="TxnDate">' in answer.text

@@ -18,6 +18,7 @@ from simple_salesforce.format import format_external_id
 from .. import queue
 from ..models import SalesforceOrg
 from . import ConnectorError, Unavailable
+from .last_success import note_success
 from .tokens import refresh_connection, refresh_grant
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,16 @@ DESCRIBE_FIELD_KEYS = (
     "name", "label", "type", "length", "nillable", "createable", "updateable",
     "defaultedOnCreate", "externalId", "unique", "referenceTo",
 )  # fmt: skip
+
+
+def describe_cache_key(org_id: str, sobject: str | None = None) -> str:
+    """Where the shared cache keeps an object's describe (``sobject`` None: describe global)."""
+    return f"sf-describe:v2:{org_id}:{sobject}" if sobject else f"sf-describe-global:{org_id}"
+
+
+def trimmed_field(field: dict) -> dict:
+    """What the gateway keeps of one field of a describe answer."""
+    return {name: field.get(name) for name in DESCRIBE_FIELD_KEYS}
 
 
 def store_token(org: SalesforceOrg, token: dict) -> None:
@@ -113,7 +124,7 @@ class SalesforceClient:
         """Run one API call; an expired session is refreshed and the call tried once more."""
         for attempt in (1, 2):
             try:
-                return operation(self.sf)
+                result = operation(self.sf)
             except SalesforceExpiredSession as exc:
                 if attempt == 2:
                     raise SalesforceCallError(401, _errors_of(exc), context) from exc
@@ -123,6 +134,9 @@ class SalesforceClient:
                 raise SalesforceCallError(exc.status, _errors_of(exc), context) from exc
             except requests.RequestException as exc:
                 raise Unavailable(f"Salesforce unreachable on {context}: {exc}") from exc
+            else:
+                note_success("salesforce", self.org_id)
+                return result
         raise AssertionError("unreachable")
 
     # -- operations -----------------------------------------------------------------------------
@@ -188,21 +202,18 @@ class SalesforceClient:
     def describe_fields(self, sobject: str) -> list[dict]:
         """The object's fields as describe gives them (the keys the gateway reads), cached for a
         few minutes and shared by all processes: describe is slow and counts against limits."""
-        key = f"sf-describe:v2:{self.org_id}:{sobject}"
+        key = describe_cache_key(self.org_id, sobject)
         cache = queue.backend()
         fields = cache.cache_get(key)
         if fields is None:
             describe = self.call(f"describe {sobject}", lambda sf: getattr(sf, sobject).describe())
-            fields = [
-                {name: field.get(name) for name in DESCRIBE_FIELD_KEYS}
-                for field in describe["fields"]
-            ]
+            fields = [trimmed_field(field) for field in describe["fields"]]
             cache.cache_set(key, fields, DESCRIBE_TTL)
         return fields
 
     def describe_objects(self) -> list[dict]:
         """Name and label of every object in the org (describe global), cached like fields."""
-        key = f"sf-describe-global:{self.org_id}"
+        key = describe_cache_key(self.org_id)
         cache = queue.backend()
         objects = cache.cache_get(key)
         if objects is None:
