@@ -146,6 +146,49 @@ def test_two_matching_accounts_fail_as_ambiguous_instead_of_guessing(gw):
     assert event.retryable is False
 
 
+def links_to(gw, salesforce_id: str) -> list[str]:
+    return [link.quickbooks_id for link in gw.links() if link.salesforce_id == salesforce_id]
+
+
+def test_two_customers_matching_one_account_adopt_it_once(gw):
+    existing = gw.platforms.sf_create("Account", {"Name": "Acme (SF)", "Email__c": "ap@acme.test"})
+    twins = [
+        gw.customer(DisplayName=name, PrimaryEmailAddr={"Address": "ap@acme.test"})["Id"]
+        for name in ("Acme Ltd", "Acme Trading")
+    ]
+    gw.settle()
+    assert len({e.claimed_at for e in gw.events()}) == 1  # one run had both
+    [account] = gw.accounts()
+    assert account["Id"] == existing["Id"]
+    [adopter] = links_to(gw, existing["Id"])
+    assert account["QBO_Id__c"] == f"{gw.realm}-{adopter}"
+    [other] = [qbo_id for qbo_id in twins if qbo_id != adopter]
+    by_record = {e.record_id: e for e in gw.events()}
+    assert by_record[adopter].status == EventStatus.SYNCED
+    assert by_record[adopter].reason.startswith("adopted")
+    failed = by_record[other]
+    assert (failed.status, failed.retryable) == (EventStatus.FAILED, False)
+    assert failed.reason.startswith("ambiguous match")
+    assert all(name in failed.reason for name in (existing["Id"], adopter, other))
+
+
+def test_an_account_linked_to_another_customer_is_not_adopted(gw):
+    first = gw.customer(DisplayName="Acme Ltd", PrimaryEmailAddr={"Address": "ap@acme.test"})
+    gw.settle()
+    account = gw.account(first["Id"])
+    # A person clears our external id; the link still says whose record it is.
+    gw.platforms.sf("PATCH", f"/_fake/sobjects/Account/{account['Id']}", json={"QBO_Id__c": None})
+    second = gw.customer(DisplayName="Acme Trading", PrimaryEmailAddr={"Address": "ap@acme.test"})
+    gw.settle()
+    assert links_to(gw, account["Id"]) == [first["Id"]]
+    [event] = gw.events(record_id=second["Id"])
+    assert (event.status, event.retryable) == (EventStatus.FAILED, False)
+    assert event.reason.startswith("ambiguous match")
+    assert f"Customer {first['Id']} is linked to it" in event.reason
+    [account] = gw.accounts()
+    assert account["Name"] == "Acme Ltd"
+
+
 def test_a_burst_is_coalesced_into_few_calls(gw):
     ids = [gw.customer(DisplayName=f"Customer {i}")["Id"] for i in range(60)]
     for i in range(0, 60, 2):  # every other one edited again: 90 webhook events in all

@@ -131,7 +131,6 @@ class QuickBooksToSalesforce:
         if not records:
             return
         spec = spec_row.spec
-        realm = self.company.realm_id
         field_types = self.sf.field_types(spec["salesforce"])
         existing = links.find(spec_row.id, self.company.id, (r["Id"] for r in records))
         resolved = self._resolve_references(spec, records, depth)
@@ -166,11 +165,18 @@ class QuickBooksToSalesforce:
             else:
                 pending.upserts.append((qbo_id, payload, digest))
         if unlinked:
-            self._match(spec, realm, unlinked, pending)
+            self._match(spec_row, unlinked, pending)
         self._write(spec_row, pending)
 
-    def _match(self, spec: dict, realm: str, unlinked: list, pending: Pending) -> None:
-        """Before creating, look for the record a person already made in Salesforce."""
+    def _match(self, spec_row: ObjectMapping, unlinked: list, pending: Pending) -> None:
+        """Before creating, look for the record a person already made in Salesforce.
+
+        A Salesforce record stands for one QuickBooks record: one already linked, or adopted by
+        an earlier record of this batch, is never adopted again (two customers sharing an
+        email are common on a first sync). Such a record waits for a person instead.
+        """
+        spec = spec_row.spec
+        realm = self.company.realm_id
         wanted = [
             (
                 record["Id"],
@@ -180,21 +186,45 @@ class QuickBooksToSalesforce:
             for record, _, _ in unlinked
         ]
         matches = find_matches(self.sf, spec["salesforce"], spec["external_id"], wanted)
+        linked = links.linked_to(
+            spec_row.id, self.company.id, (ids[0] for ids in matches.values() if len(ids) == 1)
+        )
+        adopted: dict[str, str] = {}  # Salesforce id -> the QuickBooks id adopting it now
         for record, payload, digest in unlinked:
             qbo_id = record["Id"]
             found = matches.get(qbo_id, [])
             if len(found) > 1:
-                self._outcomes(spec, qbo_id).append(
-                    Outcome(
-                        EventStatus.FAILED,
-                        f"ambiguous match: {len(found)} {spec['salesforce']} records match "
-                        f"({', '.join(found)}); link one by hand or tighten the match rules",
-                    )
+                self._review(
+                    spec,
+                    qbo_id,
+                    f"{len(found)} {spec['salesforce']} records match ({', '.join(found)})",
+                )
+            elif found and (found[0] in linked or found[0] in adopted):
+                sf_id = found[0]
+                other, how = (
+                    (linked[sf_id], "is linked to it")
+                    if sf_id in linked
+                    else (adopted[sf_id], "adopted it first")
+                )
+                self._review(
+                    spec,
+                    qbo_id,
+                    f"{spec['salesforce']} {sf_id} matches {spec['quickbooks']} {qbo_id} but "
+                    f"{spec['quickbooks']} {other} {how}",
                 )
             elif found:
+                adopted[found[0]] = qbo_id
                 pending.adoptions.append((qbo_id, payload, digest, found[0]))
             else:
                 pending.upserts.append((qbo_id, payload, digest))
+
+    def _review(self, spec: dict, qbo_id: str, why: str) -> None:
+        self._outcomes(spec, qbo_id).append(
+            Outcome(
+                EventStatus.FAILED,
+                f"ambiguous match: {why}; link one by hand or tighten the match rules",
+            )
+        )
 
     def _write(self, spec_row: ObjectMapping, pending: Pending) -> None:
         spec = spec_row.spec
