@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from gateway import realtime
 from gateway.extensions import db
 from gateway.inbound.signatures import intuit_signature
 from gateway.models import EventStatus, ObjectMapping, RecordLink
@@ -361,11 +362,11 @@ def with_customers(app, runner, fakes, **options: str):
     return connect(app, runner, fakes, yaml)
 
 
-def customers_realtime_off() -> None:
+def customers_realtime_off(gw) -> None:
     customers = db.session.execute(
         select(ObjectMapping).where(ObjectMapping.name == "customers")
     ).scalar_one()
-    customers.realtime = False
+    realtime.set_enabled(customers, gw.company(), False)
     db.session.commit()
 
 
@@ -460,7 +461,7 @@ def deleted_parent_reactivated_unannounced(app, runner, fakes, realtime: bool):
     gw.customer(Id=customer["Id"], Active=True)
     gw.platforms.settings("qbo", webhooks_enabled=True)
     if not realtime:
-        customers_realtime_off()
+        customers_realtime_off(gw)
     new_invoice(gw, customer["Id"], "2003")
     return gw, customer, first_account
 
@@ -500,7 +501,7 @@ def test_with_real_time_off_a_flagged_parent_is_pointed_at_as_it_is(app, runner,
     gw.customer(Id=customer["Id"], Active=False)
     gw.settle()
     assert gw.account(customer["Id"])["QBO_Deleted__c"] is True
-    customers_realtime_off()
+    customers_realtime_off(gw)
     gw.platforms.clear_calls()
     announce(gw, "Invoice", invoice["Id"])
     gw.settle()
@@ -509,3 +510,17 @@ def test_with_real_time_off_a_flagged_parent_is_pointed_at_as_it_is(app, runner,
     [opportunity] = gw.platforms.sf_records("Opportunity")
     assert opportunity["AccountId"] == account["Id"]
     assert len(writes(gw, "sf")) == 1
+
+
+def test_a_parent_whose_mapping_leaves_this_company_out_is_not_written(app, runner, fakes):
+    gw = with_customers(app, runner, fakes, realtime="false", companies='["1"]')
+    customer = gw.customer(DisplayName="Acme Ltd")
+    new_invoice(gw, customer["Id"], "2006")
+    gw.settle()
+    assert gw.accounts() == []
+    [event] = gw.events(entity="Invoice")
+    assert (event.status, event.retryable) == (EventStatus.FAILED, False)
+    assert event.reason == (
+        f"parent Customer {customer['Id']} is not synced to Salesforce: mapping 'customers' "
+        f"does not apply to company {gw.realm}"
+    )

@@ -3,8 +3,8 @@
 A parent that is not in Salesforce yet is synced first, in the same run, but only as its own
 mapping allows:
 
-- a mapping that does not flow to Salesforce is never written from here: the child resolves
-  through an existing link or fails, retryably, saying so;
+- a mapping that does not flow to Salesforce, or does not apply to the company, is never
+  written from here: the child resolves through an existing link or fails saying so;
 - with real time off for the company, a parent is written as a dependency only when it was
   never linked (the child cannot exist without it). One whose link is deleted is not written:
   a flagged record is still there and the child points at it; a deleted one stays deleted
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from .. import mapping
+from .. import mapping, realtime
 from ..extensions import db
 from ..models import EventStatus, ObjectMapping, RecordLink
 from . import links
@@ -35,10 +35,6 @@ if TYPE_CHECKING:
 
 MAX_PARENT_DEPTH = 3
 DIRECTION = "quickbooks_to_salesforce"
-
-
-def realtime_enabled(spec_row: ObjectMapping, company: Company) -> bool:
-    return bool(spec_row.realtime)
 
 
 class ParentSync:
@@ -70,6 +66,8 @@ class ParentSync:
         return resolved
 
     def _parents(self, parent: ObjectMapping, ids: set[str], depth: int) -> dict[str, str]:
+        """QuickBooks id -> Salesforce id for these parents of one mapping; the reason for
+        each one that cannot be referenced goes to parent_problems."""
         existing = self._links(parent, ids)
         # A customer merged away stands for its survivor.
         target = {i: (existing[i].merged_into if i in existing else None) or i for i in ids}
@@ -120,7 +118,17 @@ class ParentSync:
                     retryable=True,  # the other direction may link it
                 )
             return set(), {}
-        if realtime_enabled(parent, self.company):
+        if not realtime.applies_to(parent, self.company):
+            for qbo_id in missing:
+                self._parent_problem(
+                    parent,
+                    qbo_id,
+                    f"is not synced to Salesforce: mapping '{parent.name}' does not apply to "
+                    f"company {self.company.realm_id}",
+                    retryable=False,
+                )
+            return set(), {}
+        if realtime.is_enabled(parent, self.company):
             return missing, {}
         relinks = {i for i in missing if i in existing and existing[i].salesforce_id}
         if delete_policy(parent.spec)[0] == "flag":
