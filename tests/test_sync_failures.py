@@ -3,12 +3,14 @@ sessions, record locks, Redis outages, a worker killed mid-job, and the embedded
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
 
 import pytest
 from flask_migrate import upgrade
 
+from gateway import sync
 from gateway.connectors import ReconnectNeeded
 from gateway.connectors.quickbooks import QuickBooksClient
 from gateway.connectors.salesforce import record_error
@@ -172,6 +174,61 @@ def test_collection_results_name_the_duplicated_field():
     assert record_error(failed(race))[1] is False  # a write not keyed by the external id
     assert record_error(failed(race), "Other__c")[1] is False
     assert record_error(failed(repeat), "QBO_Id__c")[1] is False
+
+
+def test_two_jobs_at_once_never_adopt_one_account(gw, app, runner):
+    """Two companies' customers share an email with one Account; their jobs run at the same
+    time. One adopts the Account; the other then sees it carries an external id and creates
+    its own: never one Account linked twice with the first link's external id overwritten."""
+    other = gw.platforms.new_company()
+    connected = runner.invoke(
+        args=[
+            "connect",
+            "quickbooks",
+            "--realm-id",
+            other["realmId"],
+            "--refresh-token",
+            other["refresh_token"],
+        ]
+    )
+    assert connected.exit_code == 0, connected.output
+    gw.platforms.sf_create("Account", {"Name": "Acme (SF)", "Email__c": "ap@acme.test"})
+    for realm in (gw.realm, other["realmId"]):
+        gw.platforms.qbo_save(
+            realm,
+            "Customer",
+            {"DisplayName": "Acme", "PrimaryEmailAddr": {"Address": "ap@acme.test"}},
+        )
+    gw.platforms.wait_webhooks_delivered()
+    keys = sorted({e.sync_key for e in gw.events()})
+    assert len(keys) == 2
+    gw.platforms.settings("sf", latency_ms=300)  # the two runs overlap for certain
+    start = threading.Barrier(len(keys), timeout=30)
+    errors: list[BaseException] = []
+
+    def drain(key: str) -> None:
+        with app.app_context():
+            try:
+                start.wait()
+                sync.drain(key)
+            except BaseException as exc:  # handed to the test thread
+                errors.append(exc)
+
+    threads = [threading.Thread(target=drain, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    gw.platforms.settings("sf", latency_ms=0)
+    gw.settle()
+    assert [e.status for e in gw.events()] == [EventStatus.SYNCED] * 2
+    accounts = gw.accounts()
+    assert len(accounts) == 2
+    links = gw.links()
+    assert sorted(link.salesforce_id for link in links) == sorted(a["Id"] for a in accounts)
+    reasons = sorted(e.reason.split()[0] for e in gw.events())
+    assert reasons == ["adopted", "created"]
 
 
 def test_redis_stopped_while_webhooks_arrive(gw, make_app, database_url, live_gateway):

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy import select
 
-from .. import inbox, mapping, realtime
-from ..connectors import ReconnectNeeded
+from .. import inbox, mapping, queue, realtime
+from ..connectors import ConnectorError, ReconnectNeeded
 from ..connectors.quickbooks import QuickBooksClient
 from ..connectors.salesforce import SalesforceCallError, SalesforceClient, record_error
 from ..extensions import db
 from ..models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
+from ..queue import LockTimeout
 from . import links
 from .outcomes import Outcome
 from .parents import DIRECTION, ParentSync
@@ -26,6 +30,7 @@ from .policy import delete_policy
 from .salesforce_match import find_matches
 
 log = logging.getLogger(__name__)
+ADOPTION_LOCK_WAIT_SECONDS = 30
 
 
 @dataclass
@@ -160,9 +165,31 @@ class QuickBooksToSalesforce(ParentSync):
                 unlinked.append((record, payload, digest))
             else:
                 pending.upserts.append((qbo_id, payload, digest))
-        if unlinked:
+        if not unlinked:
+            self._write(spec_row, pending)
+            return
+        # One job at a time matches and adopts records of this Salesforce object: the next
+        # one's match query then sees the external id the adoption wrote (a record carrying
+        # one is never a candidate), so two jobs never adopt the same record.
+        with self._adopting(spec["salesforce"]):
             self._match(spec_row, unlinked, pending)
-        self._write(spec_row, pending)
+            self._write(spec_row, pending)
+
+    @contextmanager
+    def _adopting(self, sobject: str) -> Iterator[None]:
+        try:
+            with queue.backend().lock(
+                f"adopt:{self.sf.org_id}:{sobject}",
+                timeout=current_app.config["SYNC_LOCK_SECONDS"],
+                wait=ADOPTION_LOCK_WAIT_SECONDS,
+            ):
+                yield
+        except LockTimeout as exc:
+            raise ConnectorError(
+                f"another job has been matching {sobject} records for over "
+                f"{ADOPTION_LOCK_WAIT_SECONDS} s; trying again later",
+                retryable=True,
+            ) from exc
 
     def _match(self, spec_row: ObjectMapping, unlinked: list, pending: Pending) -> None:
         """Before creating, look for the record a person already made in Salesforce.
