@@ -964,7 +964,7 @@ def test_sf_collections_upsert(sf, client):
     assert too_many.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
 
 
-def test_sf_collections_update_naming_one_id_twice(sf):
+def test_sf_collections_update_naming_one_id_twice(sf, client):
     """As Salesforce's update() does: each repeat is applied in turn (the last wins) up to 12
     repeats in one call; the rest fail with DUPLICATE_VALUE."""
     account = sf.Account.create({"Name": "Shared"})["id"]
@@ -983,6 +983,22 @@ def test_sf_collections_update_naming_one_id_twice(sf):
     assert error["statusCode"] == "DUPLICATE_VALUE"
     assert error["message"].startswith("Maximum number of duplicate updates in one batch (12")
     assert sf.Account.get(account)["QBO_Id__c"] == "7-12"
+
+    client.settings("salesforce", repeated_ids="reject")
+    other = sf.Account.create({"Name": "Other"})["id"]
+    results = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "records": [
+                {"attributes": {"type": "Account"}, "Id": record_id, "Name": "Again"}
+                for record_id in (account, other, account)
+            ]
+        },
+    )
+    assert [r["success"] for r in results] == [False, True, False]
+    assert results[0]["errors"][0]["message"] == f"Duplicate id in list: {account}"
+    assert sf.Account.get(account)["Name"] == "Take 12"
 
 
 def test_sf_query_all_follows_next_records_url(sf, client):

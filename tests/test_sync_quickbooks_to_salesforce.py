@@ -154,7 +154,10 @@ def links_to(gw, salesforce_id: str) -> list[str]:
     return [link.quickbooks_id for link in gw.links() if link.salesforce_id == salesforce_id]
 
 
-def test_two_customers_matching_one_account_adopt_it_once(gw):
+@pytest.mark.parametrize("repeated_ids", ["process", "reject"])
+def test_two_customers_matching_one_account_adopt_it_once(gw, repeated_ids):
+    # However Salesforce answers a collection naming one Id twice, the gateway never sends one.
+    gw.platforms.settings("sf", repeated_ids=repeated_ids)
     existing = gw.platforms.sf_create("Account", {"Name": "Acme (SF)", "Email__c": "ap@acme.test"})
     twins = [
         gw.customer(DisplayName=name, PrimaryEmailAddr={"Address": "ap@acme.test"})["Id"]
