@@ -161,14 +161,3 @@ def disconnect_salesforce():
 
     _report(disconnect, NOT_REVOKED, (connections.ConnectionProblem,))
     return _after_action()
-
-
-def connected_counts() -> tuple[int, bool]:
-    """(connected companies, whether the org is connected), for the set-up page."""
-    companies = (
-        db.session.execute(select(Company).where(Company.status == ConnectionStatus.CONNECTED))
-        .scalars()
-        .all()
-    )
-    org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
-    return len(companies), bool(org and org.status == ConnectionStatus.CONNECTED)

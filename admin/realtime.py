@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from flask import redirect, request
 from sqlalchemy import select
 
-from gateway import mapping_check, realtime
+from gateway import catch_up, mapping_check, realtime
+from gateway.errors import error_response
 from gateway.extensions import db
 from gateway.models import Company, ObjectMapping
 
@@ -79,11 +80,25 @@ def _describer():
         return unavailable
 
 
+@dataclass
+class CatchUp:
+    """Changes announced while an object's real time was off, that can be synced now."""
+
+    company: Company
+    entity: str
+    waiting: int
+
+    @property
+    def value(self) -> str:
+        return f"{self.company.id}:{self.entity}"
+
+
 def _render(
     groups: list[CompanySwitches],
     status: int = 200,
     saved: list[str] | None = None,
-    switched_on: bool = False,
+    catch_ups: list[CatchUp] | None = None,
+    caught_up: str | None = None,
 ):
     page = render_page(
         "admin/realtime.html",
@@ -91,7 +106,8 @@ def _render(
         title="Real-Time Configuration",
         groups=groups,
         saved=saved,
-        switched_on=switched_on,
+        catch_ups=catch_ups or [],
+        caught_up=caught_up,
         refused=any(s.refused for g in groups for s in g.switches),
     )
     return page, status
@@ -129,4 +145,33 @@ def save_realtime():
     db.session.commit()
     if not wants_fragment():
         return redirect(PAGE)
-    return _render(groups, saved=saved, switched_on=any(want for _switch, want in changes))
+    switched_on = {(s.company.id, s.mapping.quickbooks_type): s.company for s, on in changes if on}
+    catch_ups = [
+        CatchUp(company, entity, catch_up.waiting(company, entity))
+        for (_id, entity), company in switched_on.items()
+    ]
+    return _render(groups, saved=saved, catch_ups=[c for c in catch_ups if c.waiting])
+
+
+@bp.post("/realtime/catch-up")
+def catch_up_realtime():
+    company_id, _, entity = request.form.get("catch_up", "").partition(":")
+    company = db.session.get(Company, int(company_id)) if company_id.isdigit() else None
+    groups = _switches()
+    enabled = {
+        (s.company.id, s.mapping.quickbooks_type) for g in groups for s in g.switches if s.enabled
+    }
+    if company is None or (company.id, entity) not in enabled:
+        return error_response(
+            409,
+            "real_time_off",
+            "Switch real time on for this object first; then its changes can be caught up.",
+        )
+    queued = catch_up.catch_up(company, entity)
+    message = (
+        f"Queued {queued} change{'s' if queued != 1 else ''} to {entity} in "
+        f"{company.name or company.realm_id} for syncing."
+    )
+    if not wants_fragment():
+        return redirect(PAGE)
+    return _render(groups, caught_up=message)

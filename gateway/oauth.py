@@ -55,8 +55,11 @@ def _callback_url(platform: str) -> str:
     return f"{current_app.config['PUBLIC_URL']}/oauth/{platform}/callback"
 
 
+SETTING_PREFIX = {"quickbooks": "QBO", "salesforce": "SF"}
+
+
 def _missing_client(platform: str) -> str | None:
-    prefix = {"quickbooks": "QBO", "salesforce": "SF"}[platform]
+    prefix = SETTING_PREFIX[platform]
     config = current_app.config
     missing = [n for n in (f"{prefix}_CLIENT_ID", f"{prefix}_CLIENT_SECRET") if not config.get(n)]
     return ", ".join(missing) or None
@@ -68,7 +71,7 @@ def _start(platform: str, authorize_url: str, scopes: list[str], **extra: str):
         flash(f"Set {missing} in the gateway's environment and restart it first.", "error")
         return redirect(CONNECTIONS_PAGE)
     oauth = OAuth2Session(
-        current_app.config[f"{'QBO' if platform == 'quickbooks' else 'SF'}_CLIENT_ID"],
+        current_app.config[f"{SETTING_PREFIX[platform]}_CLIENT_ID"],
         redirect_uri=_callback_url(platform),
         scope=scopes,
     )

@@ -266,3 +266,34 @@ def test_htmx_2_is_installed_from_the_lockfile_and_served(client):
     with client.get("/admin/static/vendor/htmx.min.js") as response:
         assert response.status_code == 200
         assert f'version:"{version}"' in response.text.replace(" ", "")
+
+
+def _fail_sign_ins(client, times: int, **headers) -> int:
+    token = csrf_token_of(client.get("/admin/login", headers=headers).text)
+    status = 0
+    for _ in range(times):
+        status = client.post(
+            "/admin/login",
+            data={"username": "admin", "password": "guess", "csrf_token": token},
+            headers=headers,
+        ).status_code
+    return status
+
+
+def test_behind_a_proxy_each_client_address_is_limited_on_its_own(fakes, database_url, redis_url):
+    settings = {**gateway_settings(fakes, database_url, redis_url), "PROXY_HOPS": 1}
+    app = create_app(settings)
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    attacker = {"X-Forwarded-For": "203.0.113.9"}
+    assert _fail_sign_ins(app.test_client(), limit + 1, **attacker) == 429
+    admin = app.test_client()
+    admin.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
+    sign_in(admin)  # the admin, elsewhere, is not locked out
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_without_proxy_hops_a_forged_forwarded_for_does_not_escape_the_limit(app, client):
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    assert _fail_sign_ins(client, limit, **{"X-Forwarded-For": "203.0.113.1"}) == 401
+    assert _fail_sign_ins(client, 1, **{"X-Forwarded-For": "203.0.113.2"}) == 429

@@ -211,3 +211,25 @@ def test_without_client_keys_the_page_says_what_to_set(app, admin_client):
     response = admin_client.post("/oauth/quickbooks/connect")
     assert response.headers["Location"] == "/admin/connections"
     assert "Set QBO_CLIENT_ID" in admin_client.get("/admin/connections").text
+
+
+def test_a_refused_refresh_token_shows_reconnect_needed(admin_client, fakes, platforms):
+    realm = platforms.new_company()["realmId"]
+    admin_client.get(connect_quickbooks(admin_client, fakes, realm))
+    company = db.session.execute(select(Company)).scalar_one()
+    # Someone revoked the app's access at Intuit: the tokens we hold stop working.
+    requests.post(
+        fakes.quickbooks_revoke_url,
+        json={"token": company.refresh_token},
+        auth=("qbo-client", "qbo-secret"),
+        verify=fakes.ca_bundle,
+        timeout=30,
+    ).raise_for_status()
+    page = admin_client.post(
+        f"/admin/connections/quickbooks/{company.id}/test", headers={"HX-Request": "true"}
+    ).text
+    assert "did not answer" in page and "refresh token was refused" in page
+    assert "Reconnect needed" in page
+    assert 'aria-label="Test connection to Test Co"' not in page  # nothing to test until then
+    db.session.expire_all()
+    assert company.status == ConnectionStatus.RECONNECT_NEEDED

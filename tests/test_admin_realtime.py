@@ -315,3 +315,37 @@ def test_a_mapping_with_only_warnings_can_be_switched_on(gateway, admin_client, 
     assert save(admin_client, key, shown=[key]).status_code == 200
     mapping, company = rows()
     assert realtime.is_enabled(mapping, company)
+
+
+def test_switching_on_offers_to_catch_up_what_changed_while_off(
+    gateway, admin_client, runner, tmp_path
+):
+    first = gateway.customer(DisplayName="Made while off")
+    gateway.platforms.qbo_save(gateway.realm, "Customer", {"Id": first["Id"], "Notes": "edited"})
+    gateway.customer(DisplayName="Also while off")
+    gateway.settle()
+    assert {e.status for e in gateway.events(entity="Customer")} == {EventStatus.IGNORED}
+    assert gateway.accounts() == []
+
+    import_mappings(runner, tmp_path, COMPLETE)
+    mapping, company = rows()
+    key = f"{company.id}:{mapping.id}"
+    catch_up = {"catch_up": f"{company.id}:Customer"}
+    refused = admin_client.post(
+        "/admin/realtime/catch-up", data=catch_up, headers={"HX-Request": "true"}
+    )
+    assert refused.status_code == 409  # only once real time is on
+
+    saved = save(admin_client, key, shown=[key]).text
+    assert "3 changes to Customer in" in saved and "arrived while its real time was off" in saved
+    assert 'name="catch_up"' in saved
+    done = admin_client.post(
+        "/admin/realtime/catch-up", data=catch_up, headers={"HX-Request": "true"}
+    )
+    assert "Queued 3 changes to Customer" in done.text
+    gateway.settle()
+    assert sorted(a["Name"] for a in gateway.accounts()) == ["Also while off", "Made while off"]
+    assert {e.status for e in gateway.events(entity="Customer")} <= {
+        EventStatus.SYNCED,
+        EventStatus.SKIPPED,
+    }
