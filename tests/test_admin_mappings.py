@@ -262,6 +262,11 @@ def test_adding_a_row_answers_the_row_and_the_next_add_button(connected, admin_c
     assert 'id="fields-7"' in answer.text and "autofocus" in answer.text
     assert '<label for="fields-7-quickbooks">QuickBooks field</label>' in answer.text
     assert '<label for="fields-7-salesforce">Salesforce field</label>' in answer.text
+    # Every input of the new row starts empty.
+    assert (
+        '<textarea id="fields-7-values" name="fields-7-values" rows="2"></textarea>' in answer.text
+    )
+    assert '<details class="row-more">' in answer.text  # closed: nothing set yet
     button = re.search(r'<button[^>]*id="add-fields"[^>]*>', answer.text, re.S).group(0)
     assert 'hx-swap-oob="true"' in button and "n=8" in button
     assert admin_client.get("/admin/mappings/row?group=nope&n=1").status_code == 400
