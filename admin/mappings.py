@@ -66,22 +66,9 @@ def mappings():
     return _render_list()
 
 
-def _describer():
-    """One describer for the page, so each Salesforce object is described once."""
-    try:
-        return mapping_check.salesforce_describer()
-    except mapping_check.DescribeUnavailable as exc:
-        message = str(exc)
-
-        def unavailable(_sobject: str):
-            raise mapping_check.DescribeUnavailable(message)
-
-        return unavailable
-
-
 def _render_list(status: int = 200, **context: Any) -> Response:
     rows = _all_mappings()
-    describe = _describer()
+    describe = mapping_check.page_describer()
     checks = {row.id: mapping_check.check(row, describe) for row in rows}
     response = render_page(
         "admin/mappings_list.html",

@@ -442,6 +442,20 @@ def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], De
     return describe
 
 
+def page_describer() -> Callable[[str], Describe | None]:
+    """One describer for a whole page, so each Salesforce object is described once; without a
+    connected org it raises DescribeUnavailable when used, which `check` reports per mapping."""
+    try:
+        return salesforce_describer()
+    except DescribeUnavailable as exc:
+        message = str(exc)
+
+        def unavailable(_sobject: str) -> Describe | None:
+            raise DescribeUnavailable(message)
+
+        return unavailable
+
+
 def check(
     mapping: ObjectMapping,
     describe: Callable[[str], Describe | None] | None = None,
