@@ -6,33 +6,48 @@ per-request memo on top, so a page that checks fifty mappings asks the cache onc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import g, has_request_context
 from sqlalchemy import select
 
+from . import queue
 from .connectors import ConnectorError
-from .connectors.salesforce import SalesforceCallError, SalesforceClient
+from .connectors.salesforce import SalesforceCallError, SalesforceClient, describe_cache_key
 from .extensions import db
 from .models import ConnectionStatus, SalesforceOrg
+
+T = TypeVar("T")
 
 
 class SchemaUnavailable(Exception):
     """The org cannot be asked right now; the message says why and what to do."""
 
 
-def _client() -> SalesforceClient:
+def _org() -> SalesforceOrg:
     memo = g if has_request_context() else None
-    client = getattr(memo, "_salesforce_schema_client", None) if memo is not None else None
-    if client is not None:
-        return client
-    org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
+    org = getattr(memo, "_salesforce_schema_org", None) if memo is not None else None
     if org is None:
-        raise SchemaUnavailable("Salesforce is not connected: connect it on the Connections page")
+        org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
+        if org is None:
+            raise SchemaUnavailable(
+                "Salesforce is not connected: connect it on the Connections page"
+            )
+        if memo is not None:
+            memo._salesforce_schema_org = org
     if org.status == ConnectionStatus.RECONNECT_NEEDED:
         raise SchemaUnavailable("Salesforce needs reconnecting (Connections page)")
-    client = SalesforceClient(org)
-    if memo is not None:
-        memo._salesforce_schema_client = client
-    return client
+    return org
+
+
+def _cached_or_described(key: str, describe: Callable[[SalesforceClient], T]) -> T:
+    """The shared cache's copy, or (only then) a client built to ask the org."""
+    org = _org()
+    cached = queue.backend().cache_get(describe_cache_key(org.org_id, key or None))
+    if cached is not None:
+        return cached
+    return describe(SalesforceClient(org))
 
 
 def _memo() -> dict:
@@ -48,7 +63,7 @@ def objects() -> list[dict]:
     memo = _memo()
     if "objects" not in memo:
         try:
-            found = _client().describe_objects()
+            found = _cached_or_described("", lambda client: client.describe_objects())
         except ConnectorError as exc:
             raise SchemaUnavailable(f"cannot list the Salesforce objects: {exc}") from exc
         memo["objects"] = sorted(found, key=lambda item: (item["label"].lower(), item["name"]))
@@ -61,7 +76,7 @@ def fields(sobject: str) -> dict[str, dict] | None:
     key = ("fields", sobject)
     if key not in memo:
         try:
-            found = _client().describe_fields(sobject)
+            found = _cached_or_described(sobject, lambda client: client.describe_fields(sobject))
         except SalesforceCallError as exc:
             if exc.status == 404:
                 memo[key] = None

@@ -438,3 +438,30 @@ def test_the_describe_is_cached_across_pages(connected, admin_client):
         "/services/data/v59.0/sobjects/Account/describe",
         "/services/data/v59.0/sobjects/Opportunity/describe",
     ]
+
+
+def test_a_cached_describe_needs_no_salesforce_client(app, admin_client):
+    """Within the cache's lifetime a page builds no client at all (no session, no token use):
+    here the org row has no access token, which a client could not even be built from."""
+    from gateway import queue
+    from gateway.connectors.salesforce import describe_cache_key, trimmed_field
+    from gateway.models import SalesforceOrg
+    from tests.fakes.salesforce_schema import default_objects
+
+    db.session.add(SalesforceOrg(org_id="00DCACHED00000001", instance_url="https://x.invalid"))
+    db.session.commit()
+    objects = default_objects()
+    backend = queue.backend()
+    for name, sobject in objects.items():
+        fields = [trimmed_field(f) for f in sobject.describe("59.0")["fields"]]
+        backend.cache_set(describe_cache_key("00DCACHED00000001", name), fields, 60)
+    backend.cache_set(
+        describe_cache_key("00DCACHED00000001"),
+        [{"name": name, "label": o.label} for name, o in objects.items()],
+        60,
+    )
+    add_mappings()
+    page = admin_client.get("/admin/mappings")
+    assert page.status_code == 200 and "Complete" in page.text
+    editor = admin_client.get(f"/admin/mappings/{rows()['customers'].id}")
+    assert editor.status_code == 200 and '<option value="Product2"' in editor.text
