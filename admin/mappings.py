@@ -25,6 +25,7 @@ from gateway.sync_config import DEFAULT_EXTERNAL_ID, ConfigError
 
 from . import bp
 from .mappings_form import (
+    HEADER_INPUTS,
     ROW_GROUPS,
     EditorState,
     draft,
@@ -188,6 +189,7 @@ def _editor_context(state: EditorState, row: ObjectMapping | None, **extra: Any)
         "mapping": row,
         "state": state,
         "groups": ROW_GROUPS,
+        "header_inputs": sorted(set(HEADER_INPUTS.values()) - {"companies"}),
         "next_row": state.next_row_number(),
         "direction_labels": DIRECTION_LABELS,
         "on_delete_labels": ON_DELETE_LABELS,

@@ -27,6 +27,20 @@ LINE_KEYS = ("salesforce", "parent_field", "external_id", "default_item")
 DRAFT_GROUP = {"fields": "fields", "match": "match", "linefields": "lines.fields"}
 _ROW_NAME = re.compile(r"(fields|match|linefields)-(\d{1,6})-([a-z_]+)")
 _WHERE = re.compile(r"^(fields|match|lines\.fields)\[(\d+)\]")
+# A message about one of the form's own inputs: its location -> the input's id.
+HEADER_INPUTS = {
+    "name": "name",
+    "quickbooks": "quickbooks",
+    "salesforce": "salesforce",
+    "direction": "direction",
+    "external_id": "external_id",
+    "on_delete": "on_delete_flag",  # the policy's problems are about its checkbox field
+    "companies": "companies",
+    "lines.salesforce": "lines_salesforce",
+    "lines.parent_field": "lines_parent_field",
+    "lines.external_id": "lines_external_id",
+    "lines.default_item": "lines_default_item",
+}
 
 
 @dataclass
@@ -216,6 +230,9 @@ def draft(state: EditorState, realtime: Any = False) -> Draft:
 
 
 def row_for(where: str, row_of: dict[str, str]) -> str | None:
-    """The DOM prefix of the row a message's location (``fields[2].salesforce``) is about."""
+    """The DOM id of the row (``fields-7``) or input (``external_id``) a message's location
+    (``fields[2].salesforce``, ``external_id``) is about."""
     match = _WHERE.match(where)
-    return row_of.get(match.group(0)) if match else None
+    if match:
+        return row_of.get(match.group(0))
+    return HEADER_INPUTS.get(re.sub(r"\[\d+\]$", "", where))

@@ -465,3 +465,27 @@ def test_a_cached_describe_needs_no_salesforce_client(app, admin_client):
     assert page.status_code == 200 and "Complete" in page.text
     editor = admin_client.get(f"/admin/mappings/{rows()['customers'].id}")
     assert editor.status_code == 200 and '<option value="Product2"' in editor.text
+
+
+def test_messages_about_the_forms_own_inputs_sit_under_them(connected, admin_client):
+    form = customer_form(external_id="Email__c", on_delete_flag="Email__c")
+    answer = admin_client.post("/admin/mappings/check", data=form, headers={"HX-Request": "true"})
+    external_id = re.search(
+        r'id="external_id-messages" hx-swap-oob="true">(.*?)</ul>', answer.text, re.S
+    )
+    assert "Account.Email__c is not marked External ID in Salesforce" in external_id.group(1)
+    flag = re.search(
+        r'id="on_delete_flag-messages" hx-swap-oob="true">(.*?)</ul>', answer.text, re.S
+    )
+    assert "the delete flag Account.Email__c is a email field, not a checkbox" in flag.group(1)
+    # Saved anyway (incomplete), and the editor ties them to the inputs.
+    saved = admin_client.post("/admin/mappings/new", data=form)
+    page = admin_client.get(saved.headers["Location"]).text
+    field = re.search(r'<input id="external_id"[^>]*>', page).group(0)
+    assert 'aria-describedby="external_id-messages"' in field and 'aria-invalid="true"' in field
+    assert re.search(r'id="external_id-messages">\s*<li class="error">', page)
+    # A name the validator refuses is shown under the name.
+    refused = admin_client.post("/admin/mappings/new", data=customer_form(name="Not OK"))
+    assert refused.status_code == 422
+    name = re.search(r'id="name-messages">(.*?)</ul>', refused.text, re.S).group(1)
+    assert "&#39;Not OK&#39; is not a name of a-z, 0-9, _ and -" in name

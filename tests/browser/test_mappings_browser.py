@@ -87,3 +87,5 @@ def test_create_a_customer_mapping_with_fields_through_the_pages(page: Page, app
     row = page.get_by_role("row", name=re.compile("clients"))
     expect(row).to_contain_text("Complete")
     screenshot(page, "mappings")
+    # No request of this page may still be running in the gateway when the test's app goes.
+    page.wait_for_load_state("networkidle")
