@@ -342,10 +342,19 @@ def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], De
     cache = queue.backend()
 
     described: dict[str, Describe | None] = {}  # a page checks many mappings of few objects
+    failed: list[DescribeUnavailable] = []
 
     def describe(sobject: str) -> Describe | None:
+        if failed:
+            # Salesforce did not answer: every other mapping of this page view is told so at
+            # once instead of waiting for its own failed call.
+            raise failed[0]
         if sobject not in described:
-            described[sobject] = fetch(sobject)
+            try:
+                described[sobject] = fetch(sobject)
+            except DescribeUnavailable as exc:
+                failed.append(exc)
+                raise
         return described[sobject]
 
     def fetch(sobject: str) -> Describe | None:
