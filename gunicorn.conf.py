@@ -3,7 +3,9 @@
 import os
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"  # noqa: S104
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Embedded mode (no REDIS_URL) runs its jobs inside the one web process that may run it; a
+# second worker would refuse to boot (gateway/embedded.py).
+workers = int(os.environ.get("WEB_CONCURRENCY") or (2 if os.environ.get("REDIS_URL") else 1))
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))
 # Intuit wants an answer within 3 s; anything slower than this is stuck.
@@ -21,7 +23,8 @@ preload_app = False
 def post_worker_init(worker):
     config = getattr(worker.wsgi, "config", {})  # other apps (the bench's bare one) have none
     if "REDIS_URL" in config and not config["REDIS_URL"]:
-        # Embedded mode has no worker process: the web process sweeps (and runs the jobs).
-        from gateway.sweeper import start_thread
+        # Before the first request, so leftovers of a crash are recovered without waiting for
+        # one; a second embedded worker refuses to boot here, with the reason.
+        from gateway import embedded
 
-        start_thread(worker.wsgi)
+        embedded.start(worker.wsgi)

@@ -19,7 +19,7 @@ from ..connectors.quickbooks import QuickBooksClient
 from ..connectors.salesforce import SalesforceCallError, SalesforceClient, record_error
 from ..extensions import db
 from ..models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
-from . import links
+from . import check_lock_held, links
 from .salesforce_match import find_matches
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class QuickBooksToSalesforce:
             self.push(spec_row, active, depth=0)
             self.remove(spec_row, {**removals, **inactive})
             db.session.commit()
+        check_lock_held()
         self._finish_events()
         db.session.commit()
 
@@ -201,6 +202,7 @@ class QuickBooksToSalesforce:
         sobject, ext_field = spec["salesforce"], spec["external_id"]
         realm = self.company.realm_id
         results: list[tuple[str, str, dict]] = []  # qbo id, hash, result
+        check_lock_held()
         if len(pending.upserts) == 1 and not pending.adoptions:
             qbo_id, payload, digest = pending.upserts[0]
             try:
@@ -218,6 +220,7 @@ class QuickBooksToSalesforce:
             ):
                 results.append((qbo_id, digest, result))
         if pending.adoptions:
+            check_lock_held()
             rows = [
                 {"Id": sf_id, **payload, ext_field: external_id(realm, qbo_id)}
                 for qbo_id, payload, _, sf_id in pending.adoptions
@@ -326,6 +329,7 @@ class QuickBooksToSalesforce:
                 )
             else:
                 targets[qbo_id] = link.salesforce_id
+        check_lock_held()
         if targets and policy == "delete":
             results = self.sf.delete_many(list(targets.values()))
         elif targets:
