@@ -119,7 +119,7 @@ def _take_process_lock(app: Flask) -> Any:
         if url.get_backend_name() == "sqlite":
             return _file_lock(url.database)
         if url.get_backend_name() == "postgresql":
-            return _advisory_lock(url.render_as_string(hide_password=True))
+            return _AdvisoryLock(url.render_as_string(hide_password=True))
     log.warning("no process lock for %s: run one process only in embedded mode", url.drivername)
     return _NoLock()
 
@@ -142,12 +142,22 @@ def _file_lock(database: str | None) -> Any:
     return handle
 
 
-def _advisory_lock(where: str) -> Any:
-    # Held by a connection kept out of the pool for as long as the runtime runs.
-    key = int.from_bytes(hashlib.sha256(b"gateway embedded runtime").digest()[:8], "big") >> 1
-    connection = db.engine.connect()
-    if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar():
-        connection.close()
-        raise _refusal(where)
-    connection.commit()
-    return connection
+class _AdvisoryLock:
+    """A PostgreSQL session lock, held by a connection kept out of the pool until closed."""
+
+    KEY = int.from_bytes(hashlib.sha256(b"gateway embedded runtime").digest()[:8], "big") >> 1
+
+    def __init__(self, where: str):
+        self._connection = db.engine.connect()
+        query = text("SELECT pg_try_advisory_lock(:key)")
+        if not self._connection.execute(query, {"key": self.KEY}).scalar():
+            self._connection.close()
+            raise _refusal(where)
+        self._connection.commit()  # a session lock outlives the transaction
+
+    def close(self) -> None:
+        # Unlocked at once (a closed session's locks go only when its backend has exited),
+        # and the session closed rather than handed back to the pool with the lock.
+        self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.KEY})
+        self._connection.invalidate()
+        self._connection.close()
