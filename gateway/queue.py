@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 
 QUEUE_NAME = "sync"
 SYNC_JOB = "gateway.jobs.sync_events"
-# A job in one of these states will still run, so its sync key needs no other.
-LIVE_JOB_STATES = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
+# A flagged job in one of these states will still run, so its sync key needs no other. Not
+# "started": a running job clears its flag first thing, so a flag still naming a started job
+# names one whose work-horse died before it began (RQ marks it failed only much later).
+LIVE_JOB_STATES = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 class LockTimeout(RuntimeError):

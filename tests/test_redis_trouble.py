@@ -182,6 +182,19 @@ def hung_redis():
     private.stop()
 
 
+def test_a_lock_that_cannot_be_renewed_for_its_timeout_fails_its_check(
+    make_app, app, database_url, hung_redis
+):
+    gateway = make_app(database_url, hung_redis.url)
+    with gateway.app_context(), queue.backend().lock("sync:test", timeout=1.0, wait=1) as lease:
+        lease.check()
+        hung_redis.pause()  # the heartbeat's renewals hang
+        time.sleep(1.2)
+        with pytest.raises(LockLost):
+            lease.check()
+        hung_redis.resume()
+
+
 def test_a_hung_redis_costs_a_webhook_one_short_timeout(make_app, app, database_url, hung_redis):
     add_mappings(FIVE_ENTITIES_YAML)
     realm = add_company("9130350000002").realm_id
