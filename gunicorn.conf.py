@@ -1,11 +1,17 @@
 """gunicorn settings for the web process (Procfile `web`, `make run`, benchmarks)."""
 
 import os
+import sys
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"  # noqa: S104
-# Embedded mode (no REDIS_URL) runs its jobs inside the one web process that may run it; a
-# second worker would refuse to boot (gateway/embedded.py).
-workers = int(os.environ.get("WEB_CONCURRENCY") or (2 if os.environ.get("REDIS_URL") else 1))
+# Embedded mode (no REDIS_URL) runs its jobs inside the one process that may (gateway/embedded.py).
+_embedded = not os.environ.get("REDIS_URL")
+workers = int(os.environ.get("WEB_CONCURRENCY") or (1 if _embedded else 2))
+if _embedded and workers > 1:
+    sys.exit(
+        f"WEB_CONCURRENCY={workers} without REDIS_URL: embedded mode runs its jobs and locks in "
+        "one process. Serve with WEB_CONCURRENCY=1, or set REDIS_URL and run `python worker.py`."
+    )
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))
 # Intuit wants an answer within 3 s; anything slower than this is stuck.
@@ -24,7 +30,7 @@ def post_worker_init(worker):
     config = getattr(worker.wsgi, "config", {})  # other apps (the bench's bare one) have none
     if "REDIS_URL" in config and not config["REDIS_URL"]:
         # Before the first request, so leftovers of a crash are recovered without waiting for
-        # one; a second embedded worker refuses to boot here, with the reason.
+        # one; a worker of a second gunicorn on the same database refuses to boot here.
         from gateway import embedded
 
-        embedded.start(worker.wsgi)
+        embedded.start(worker.wsgi, wait_for_lock=10)  # a reload (HUP) stops the old worker

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,15 @@ def init_app(app: Flask) -> None:
     app.before_request(lambda: _start_on_first_request(app))
 
 
-def start(app: Flask) -> None:
+def start(app: Flask, wait_for_lock: float = 0.0) -> None:
     """Run the job thread and the sweeper in this process; raise AnotherEmbeddedProcess if
-    another process already does for this database. Once per app: later calls do nothing."""
+    another process still does for this database after `wait_for_lock` seconds (a server
+    replacing its worker starts the new one before the old one has stopped). Once per app:
+    later calls do nothing."""
     with _starting:
         if EXTENSION in app.extensions:
             return
-        process_lock = _take_process_lock(app)
+        process_lock = _take_process_lock(app, wait_for_lock)
         app.extensions["gateway_backend"].start()
         stop_sweeping = threading.Event()
         thread = sweeper.start_thread(app, stop_sweeping)
@@ -113,7 +116,18 @@ def _refusal(where: str) -> AnotherEmbeddedProcess:
     )
 
 
-def _take_process_lock(app: Flask) -> Any:
+def _take_process_lock(app: Flask, wait: float) -> Any:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _try_process_lock(app)
+        except AnotherEmbeddedProcess:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _try_process_lock(app: Flask) -> Any:
     with app.app_context():
         url = db.engine.url
         if url.get_backend_name() == "sqlite":

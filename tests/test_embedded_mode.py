@@ -4,6 +4,9 @@ pending or processing as it starts, and a second embedded process refuses to sta
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import sys
 import time
 from datetime import timedelta
@@ -161,7 +164,36 @@ def test_gunicorn_with_two_embedded_workers_refuses_to_start(sqlite_gateway, fak
         assert server.wait(60) != 0
     finally:
         server.stop()
-    assert REFUSAL in server.output()
+    assert "WEB_CONCURRENCY=2 without REDIS_URL" in server.output()
+
+
+def test_a_gunicorn_reload_hands_the_runtime_to_the_new_worker(sqlite_gateway, fakes, tmp_path):
+    server, port = serve("gunicorn", sqlite_gateway, fakes, tmp_path / "gunicorn.log")
+    started = "embedded mode: jobs and the sweeper run in this process"
+    try:
+        server.wait_for_output(started, 30)
+        # A reload starts the new worker before it stops the old one, which holds the lock and
+        # finishes its requests first: here one whose body is still arriving.
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(
+            b"POST /webhooks/quickbooks HTTP/1.1\r\nHost: gateway\r\nContent-Length: 10\r\n"
+            b"Connection: close\r\n\r\n[{"
+        )
+        time.sleep(0.5)
+        os.kill(server.popen.pid, signal.SIGHUP)
+        time.sleep(4)  # the new worker is up and waits for the lock
+        slow.sendall(b'"a": 1}]')
+        assert slow.recv(100).startswith(b"HTTP/1.1 401")  # answered; the old worker leaves
+        slow.close()
+        deadline = time.monotonic() + 30
+        while server.output().count(started) < 2:
+            assert time.monotonic() < deadline, server.output()[-3000:]
+            assert server.alive(), server.output()[-3000:]
+            time.sleep(0.2)
+        wait_until_serving(server, port)
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output()
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
