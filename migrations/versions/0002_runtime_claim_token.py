@@ -4,7 +4,7 @@ A sweeper hands back only the events of a run whose lock lapsed, never those a l
 claimed under the same sync key since.
 
 Revision ID: 0002_runtime_claim_token
-Revises: 0001
+Revises: 0002_lead
 Create Date: 2026-11-26 10:40:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0002_runtime_claim_token"
-down_revision = "0001"
+down_revision = "0002_lead"
 branch_labels = None
 depends_on = None
 
