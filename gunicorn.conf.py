@@ -8,10 +8,14 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"  
 _embedded = not os.environ.get("REDIS_URL")
 workers = int(os.environ.get("WEB_CONCURRENCY") or (1 if _embedded else 2))
 if _embedded and workers > 1:
-    sys.exit(
-        f"WEB_CONCURRENCY={workers} without REDIS_URL: embedded mode runs its jobs and locks in "
-        "one process. Serve with WEB_CONCURRENCY=1, or set REDIS_URL and run `python worker.py`."
+    # Not an exit: platforms such as Heroku set WEB_CONCURRENCY themselves.
+    print(
+        f"WEB_CONCURRENCY={workers} ignored: without REDIS_URL (embedded mode) the jobs and their "
+        "locks live in one process, so gunicorn runs one worker. Set REDIS_URL and run "
+        "`python worker.py` to serve with several.",
+        file=sys.stderr,
     )
+    workers = 1
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))
 # Intuit wants an answer within 3 s; anything slower than this is stuck.
