@@ -358,7 +358,7 @@ def schedule_syncs(sync_keys: Iterable[str], replace_lost: bool = False) -> int:
     work = backend()
     ttl = current_app.config["JOB_TIMEOUT_SECONDS"]
     enqueued = 0
-    for sync_key in sorted(set(sync_keys)):
+    for sync_key in dict.fromkeys(sync_keys):  # once each, in the caller's order
         job_id = f"sync-{uuid.uuid4().hex}"
         try:
             if work.mark_scheduled(sync_key, job_id, ttl, replace_lost):

@@ -84,7 +84,7 @@ def schedule_due_keys() -> int:
                 (Event.not_before.is_(None)) | (Event.not_before <= now),
             )
             .group_by(Event.sync_key)
-            .order_by(func.min(Event.id))
+            .order_by(func.min(Event.id))  # the longest waiting first
         )
         .scalars()
         .all()

@@ -36,7 +36,7 @@ def receive():
 
     events = classify(quickbooks_format.parse(body))
     stored, keys = store(events)
-    queue.schedule_syncs(keys)
+    queue.schedule_syncs(sorted(keys))
     # Intuit retries the whole batch on anything but 200, so a stored batch is always a 200.
     return jsonify(received=len(events), stored=stored, duplicates=len(events) - stored)
 
