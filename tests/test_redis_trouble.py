@@ -117,6 +117,43 @@ def test_a_run_that_loses_its_lock_stops_before_its_next_write(app, runner, fake
     assert {e.status for e in gw.events()} == {EventStatus.SYNCED}
 
 
+def test_a_run_whose_events_were_handed_on_leaves_them_to_the_new_run(app, runner, fakes):
+    gw = connect(app, runner, fakes)
+    gw.customer(DisplayName="Acme Ltd")
+    gw.platforms.wait_webhooks_delivered()
+    queue.backend().queue.empty()  # this test runs the drain itself
+    # QuickBooks answers slowly, and then with an error this run would record on its events ...
+    gw.platforms.settings(
+        "qbo", latency_ms=1500, fail_next=[{"match": "/query", "status": 500, "times": 1}]
+    )
+    key = customer_key(gw.company().id)
+
+    def hand_the_events_on() -> None:
+        # ... but meanwhile its lock lapsed, and the sweeper gave its events to another run.
+        with app.app_context():
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                db.session.rollback()
+                if db.session.execute(select(Event.status)).scalar() == EventStatus.PROCESSING:
+                    break
+                time.sleep(0.01)
+            db.session.execute(update(Event).values(claim_token="the-next-run"))
+            db.session.commit()
+            db.session.remove()
+
+    sweeper_and_next_run = threading.Thread(target=hand_the_events_on)
+    sweeper_and_next_run.start()
+    sync.drain(key)
+    sweeper_and_next_run.join()
+    gw.platforms.settings("qbo", latency_ms=0)
+    [event] = gw.events()
+    assert (event.status, event.claim_token, event.reason) == (
+        EventStatus.PROCESSING,
+        "the-next-run",
+        None,
+    )
+
+
 def test_the_sweeper_hands_back_only_the_events_of_the_lapsed_run(app):
     company = add_company("123")
     processing_event(company.id, "lapsed", "run-that-died")
