@@ -150,6 +150,7 @@ def test_a_second_embedded_process_refuses_to_start_and_says_why(sqlite_gateway,
             tmp_path / "migrate.log",
         )
         assert migrate.wait(60) == 0, migrate.output()
+        assert "embedded mode: jobs" not in migrate.output()
         migrate.stop()
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok
     finally:
@@ -213,8 +214,12 @@ def test_one_embedded_runtime_per_database(database, make_app, database_url, app
     embedded.stop(second)
 
 
-def test_a_cli_command_does_not_start_the_runtime(sqlite_gateway):
-    runner = sqlite_gateway.app.test_cli_runner()
-    result = runner.invoke(args=["sweep"])
-    assert result.exit_code == 0, result.output
-    assert embedded.EXTENSION not in sqlite_gateway.app.extensions
+def test_under_any_other_server_the_first_request_starts_it(make_app, app, tmp_path):
+    url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    owner, latecomer = make_app(url, None), make_app(url, None)
+    assert embedded.EXTENSION not in owner.extensions  # not on creation, outside `flask run`
+    assert owner.test_client().get("/healthz").status_code == 200
+    assert embedded.EXTENSION in owner.extensions
+    # Too late to refuse: the latecomer keeps answering (and storing) but runs no jobs.
+    assert latecomer.test_client().get("/healthz").status_code == 200
+    assert latecomer.extensions[embedded.EXTENSION] is False
