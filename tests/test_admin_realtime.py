@@ -70,7 +70,7 @@ def test_once_fixed_it_is_switched_on_and_webhooks_sync(gateway, admin_client, r
 
     saved = save(admin_client, key, shown=[key])
     assert saved.status_code == 200 and "<html" not in saved.text
-    assert f"Customer on for {company.realm_id}" in saved.text  # no name: connected by CLI
+    assert f"Customer on for {company.name}" in saved.text
     assert "checked" in checkbox(saved.text, mapping, company)
     mapping, company = rows()
     assert realtime.is_enabled(mapping, company)
