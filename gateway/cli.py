@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from . import connections, mapping_store, sync_config
 from .connectors import ConnectorError
 from .connectors.tokens import refresh_grant
+from .extensions import db
 from .salesforce_package import salesforce_package_group
 
 
@@ -45,8 +46,14 @@ def connect_quickbooks(realm_id: str, refresh_token: str, default: bool | None) 
     )
     # The token answer carries the refresh token in force (rotated or not).
     token["refresh_token"] = token.get("refresh_token") or refresh_token
-    connections.save_quickbooks_company(realm_id, token, default)
+    company = connections.save_quickbooks_company(realm_id, token, default)
     _save_connection(f"Connected QuickBooks company {realm_id}.")
+    try:
+        # Its name, for the admin pages (one cheap read).
+        click.echo(f"Company name: {connections.check_quickbooks(company)}")
+    except ConnectorError as exc:
+        db.session.rollback()
+        click.echo(f"Could not read the company's name yet: {exc}", err=True)
 
 
 @connect.command("salesforce")

@@ -427,13 +427,19 @@ def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], De
             "Salesforce is not connected, so the mapping's fields cannot be checked."
         )
     described: dict[str, Describe | None] = {}  # a page checks many mappings of few objects
+    failed: list[DescribeUnavailable] = []
 
     def describe(sobject: str) -> Describe | None:
+        if failed:
+            # Salesforce did not answer: every other mapping of this page view is told so at
+            # once instead of waiting for its own failed call.
+            raise failed[0]
         if sobject not in described:
             try:
                 fields = salesforce_schema.fields(sobject)
             except salesforce_schema.SchemaUnavailable as exc:
-                raise DescribeUnavailable(f"Salesforce did not answer: {exc}") from exc
+                failed.append(DescribeUnavailable(f"Salesforce did not answer: {exc}"))
+                raise failed[0] from exc
             described[sobject] = (
                 None if fields is None else {n: salesforce_field(f) for n, f in fields.items()}
             )

@@ -75,6 +75,11 @@ def test_sign_in_with_the_right_password_and_back_to_the_page_asked_for(app, cli
     assert page.status_code == 200 and "Sign out" in page.text
 
 
+def test_the_sign_in_page_sends_a_signed_in_admin_on(admin_client):
+    response = admin_client.get("/admin/login?next=/admin/realtime")
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/realtime"
+
+
 def test_a_wrong_password_is_refused_with_a_message(client):
     token = csrf_token_of(client.get("/admin/login").text)
     response = client.post(

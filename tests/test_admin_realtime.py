@@ -70,7 +70,7 @@ def test_once_fixed_it_is_switched_on_and_webhooks_sync(gateway, admin_client, r
 
     saved = save(admin_client, key, shown=[key])
     assert saved.status_code == 200 and "<html" not in saved.text
-    assert f"Customer on for {company.realm_id}" in saved.text  # no name: connected by CLI
+    assert f"Customer on for {company.name}" in saved.text
     assert "checked" in checkbox(saved.text, mapping, company)
     mapping, company = rows()
     assert realtime.is_enabled(mapping, company)
@@ -349,3 +349,18 @@ def test_switching_on_offers_to_catch_up_what_changed_while_off(
         EventStatus.SYNCED,
         EventStatus.SKIPPED,
     }
+
+
+def test_when_salesforce_does_not_answer_the_page_asks_it_once(
+    gateway, admin_client, runner, tmp_path
+):
+    two = COMPLETE + COMPLETE.split("mappings:\n", 1)[1].replace(
+        "name: customers", "name: vendors"
+    ).replace("quickbooks: Customer", "quickbooks: Vendor")
+    import_mappings(runner, tmp_path, two)
+    gateway.platforms.settings("sf", fail_next=[{"match": "/describe", "status": 503, "times": 10}])
+    gateway.platforms.clear_calls()
+    page = admin_client.get("/admin/realtime").text
+    assert page.count("Salesforce did not answer") == 2  # both mappings say so
+    describes = [c for c in gateway.platforms.calls("sf") if c["path"].endswith("/describe")]
+    assert len(describes) == 1

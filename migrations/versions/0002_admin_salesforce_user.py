@@ -1,7 +1,7 @@
 """the Salesforce user the gateway acts as, shown on the connections page
 
 Revision ID: 0002_admin_salesforce_user
-Revises: 0002_lead
+Revises: 0002_runtime_claim_token
 Create Date: 2026-11-26 11:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_admin_salesforce_user"
-down_revision = "0002_lead"  # chained after the lead's, already on main
+down_revision = "0002_runtime_claim_token"  # the head on main when this was merged
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.screens import screenshot
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME
 from tests.support.admin import COMPLETE, NAME_MISSING, import_mappings
 from tests.support.drain import settle
