@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from gateway.extensions import db
 from gateway.models import ObjectMapping
-from tests.browser.conftest import screenshot
+from tests.browser.screens import screenshot
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME
 from tests.support.scenario import connect
 
