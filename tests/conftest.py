@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -53,14 +54,32 @@ class LiveGateway:
         from tests.fakes.server import BackgroundServer
 
         self.app = None
+        self._in_flight = 0
+        self._idle = threading.Condition()
         self.server = BackgroundServer(self._dispatch, 0, None).start()
         self.url = self.server.url
 
     def _dispatch(self, environ, start_response):
-        if self.app is None:
+        app = self.app
+        if app is None:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"no app under test"]
-        return self.app.wsgi_app(environ, start_response)
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return app.wsgi_app(environ, start_response)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def detach(self, timeout: float = 10.0) -> None:
+        """Stop serving the test's app and wait for the requests it is still answering (a
+        webhook the fake sent at the test's last write, say): a request outliving the test
+        would hold a database connection past the engine's disposal."""
+        self.app = None
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +171,7 @@ def app(fakes, database_url, redis_url, live_gateway, app_overrides):
         _truncate_all()
         live_gateway.app = app
         yield app
-        live_gateway.app = None
+        live_gateway.detach()
         db.session.remove()
         db.engine.dispose()
 
