@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from .. import queue
 from ..errors import error_response
 from ..inbox import IncomingEvent, store
+from ..mapping import QUICKBOOKS_TO_SALESFORCE
 from ..models import EventStatus
 from ..sync_key import FROM_QUICKBOOKS, SyncKey
 from . import quickbooks_format
@@ -45,7 +46,9 @@ def classify(items: list) -> list[IncomingEvent]:
     changes = [item for item in items if isinstance(item, quickbooks_format.Change)]
     known = lookups()
     companies = known.company_ids({change.realm_id for change in changes}) if changes else {}
-    realtime = known.realtime_entities() if changes else frozenset()
+    realtime = (
+        known.realtime_objects(QUICKBOOKS_TO_SALESFORCE, companies.values()) if changes else {}
+    )
     return [
         _incoming(item, companies, realtime)
         if isinstance(item, quickbooks_format.Change)
@@ -60,7 +63,9 @@ def classify(items: list) -> list[IncomingEvent]:
     ]
 
 
-def _incoming(change, companies: dict[str, int], realtime: frozenset[str]) -> IncomingEvent:
+def _incoming(
+    change, companies: dict[str, int], realtime: dict[int, frozenset[str]]
+) -> IncomingEvent:
     company_id = companies.get(change.realm_id)
     event = IncomingEvent(
         source=SOURCE,
@@ -81,8 +86,11 @@ def _incoming(change, companies: dict[str, int], realtime: frozenset[str]) -> In
         reason = f"unhandled entity: {change.entity_name}"
     elif change.operation is None or change.operation == "emailed":
         reason = f"unhandled operation: {change.operation_name}"
-    elif change.entity not in realtime:
-        reason = f"real time is off for {change.entity} (no real-time mapping to Salesforce)"
+    elif change.entity not in realtime.get(company_id, ()):
+        reason = (
+            f"real time is off for {change.entity} in company {change.realm_id} "
+            "(no real-time mapping to Salesforce)"
+        )
     if reason:
         event.status, event.reason = EventStatus.IGNORED, reason
     else:
