@@ -15,6 +15,7 @@ from .connectors.quickbooks import store_token as store_quickbooks_token
 from .connectors.salesforce import store_token as store_salesforce_token
 from .connectors.tokens import refresh_grant
 from .extensions import db
+from .inbound import callout_routing
 from .models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
 from .sync import RECONNECT_PREFIX
 
@@ -75,6 +76,7 @@ def connect_quickbooks(realm_id: str, refresh_token: str, default: bool | None) 
     if default is not None:
         company.is_default = default
     _save_connection(company, f"Connected QuickBooks company {realm_id}.")
+    _report_adopted(callout_routing.adopt_waiting_callouts())
 
 
 @connect.command("salesforce")
@@ -161,7 +163,29 @@ def sweep_command() -> None:
     click.echo(sweep())
 
 
+@click.group("companies", help="The connected QuickBooks companies.")
+def companies_group() -> None:
+    pass
+
+
+@companies_group.command("default", help="Make REALM_ID the default company of callouts.")
+@click.argument("realm_id")
+def default_company_command(realm_id: str) -> None:
+    try:
+        adopted = callout_routing.set_default_company(realm_id)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Company {realm_id} is the default company.")
+    _report_adopted(adopted)
+
+
+def _report_adopted(adopted: int) -> None:
+    if adopted:
+        click.echo(f"{adopted} Salesforce records that waited for a default company went on.")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(companies_group)
     app.cli.add_command(connect)
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)

@@ -7,11 +7,11 @@ import json
 import time
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from gateway import queue
 from gateway.extensions import db
-from gateway.models import Event, EventStatus, ObjectMapping
+from gateway.models import EventStatus, ObjectMapping
 from tests.conftest import VERIFIER_TOKEN
 from tests.support.factories import (
     add_company,
@@ -21,17 +21,12 @@ from tests.support.factories import (
     shared_file,
     signed,
 )
+from tests.support.factories import (
+    stored_events as events,
+)
 from tests.support.services import PrivateRedis, free_port
 
 URL = "/webhooks/quickbooks"
-
-
-def events(**where) -> list[Event]:
-    db.session.rollback()
-    query = select(Event).order_by(Event.id)
-    for name, value in where.items():
-        query = query.where(getattr(Event, name) == value)
-    return list(db.session.execute(query).scalars())
 
 
 @pytest.fixture

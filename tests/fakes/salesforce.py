@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
 
 from flask import Response, request
+
+from gateway.inbound import callout_contract
 
 from . import salesforce_api, salesforce_control, salesforce_oauth
 from .control import CallInfo, CallLog, FakeBase, json_response, make_app
@@ -27,7 +27,6 @@ SETTINGS = {
     "query_page_size": (2000, integer(1)),
     "api_daily_limit": (15000, integer(1)),
 }
-CALLOUT_BATCH = 200
 # What an injected fault says: by HTTP status, unless the rule's body names an errorCode.
 FAULT_CODES = {
     400: "UNABLE_TO_LOCK_ROW",
@@ -63,7 +62,7 @@ class FakeSalesforce(FakeBase):
         )
         self.outbox = Outbox(
             self.settings,
-            "/callouts/salesforce",
+            callout_contract.PATH,
             pack=self._pack,
             sign=self._sign,
             accept=lambda status: 200 <= status < 300,
@@ -129,14 +128,16 @@ class FakeSalesforce(FakeBase):
         for org_id, change in events:
             groups.setdefault((org_id, change.object, change.operation), []).append(change)
         bodies = []
+        batch = callout_contract.MAX_RECORDS
         for (org_id, obj, operation), changes in groups.items():
-            for i in range(0, len(changes), CALLOUT_BATCH):
+            for i in range(0, len(changes), batch):
+                # The Trigger's callout: no companyId (the default company) and no type.
                 body = {
                     "orgId": org_id,
                     "object": obj,
                     "operation": operation,
                     "records": [
-                        {"id": c.id, "modstamp": c.modstamp} for c in changes[i : i + CALLOUT_BATCH]
+                        {"id": c.id, "modstamp": c.modstamp} for c in changes[i : i + batch]
                     ],
                 }
                 bodies.append((json.dumps(body).encode(), "application/json"))
@@ -145,9 +146,12 @@ class FakeSalesforce(FakeBase):
     def _sign(self, body: bytes) -> dict[str, str]:
         # Signed at each attempt, as a retried Queueable would, so the timestamp stays fresh.
         timestamp = str(int(time.time()))
-        secret = self.settings["callout_secret"].encode()
-        digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        return {"X-Gateway-Timestamp": timestamp, "X-Gateway-Signature": f"sha256={digest}"}
+        return {
+            callout_contract.TIMESTAMP_HEADER: timestamp,
+            callout_contract.SIGNATURE_HEADER: callout_contract.signature(
+                self.settings["callout_secret"], timestamp, body
+            ),
+        }
 
     # --- hooks ------------------------------------------------------------------------------
 

@@ -6,11 +6,13 @@ import json
 import time
 from pathlib import Path
 
+from sqlalchemy import select
+
 from gateway import sync_config
 from gateway.extensions import db
 from gateway.inbound import callout_contract
 from gateway.inbound.signatures import intuit_signature
-from gateway.models import Company, ObjectMapping
+from gateway.models import Company, Event, ObjectMapping
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -40,6 +42,15 @@ def shared_file(*parts: str) -> Path:
             "repository (CI clones it there)."
         )
     return path
+
+
+def stored_events(**where) -> list[Event]:
+    """The inbox as committed (a fresh read), optionally filtered by column values."""
+    db.session.rollback()
+    query = select(Event).order_by(Event.id)
+    for name, value in where.items():
+        query = query.where(getattr(Event, name) == value)
+    return list(db.session.execute(query).scalars())
 
 
 def add_mappings(text: str = CUSTOMERS_YAML) -> list[ObjectMapping]:
