@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,9 +18,17 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from gateway.extensions import db
+from gateway.inbound import callout_contract
 from gateway.models import Event, EventStatus
-from tests.conftest import VERIFIER_TOKEN
-from tests.support.factories import add_company, add_mappings, classic, cloudevent, signed
+from tests.conftest import CALLOUT_SECRET, VERIFIER_TOKEN
+from tests.support.factories import (
+    add_company,
+    add_mappings,
+    callout_headers,
+    classic,
+    cloudevent,
+    signed,
+)
 
 WEBHOOK = "/webhooks/quickbooks"
 REALM = "9130350000001"
@@ -215,3 +224,112 @@ def test_a_classic_batch_keeps_its_valid_entities_whatever_else_it_holds(
             [REALM, *(entity[name] for name in ("name", "id", "operation", "lastUpdated"))]
         )
         assert keys.get(key) == EventStatus.PENDING, key
+
+
+# --- the callout edge ---------------------------------------------------------------------------
+
+CALLOUT = callout_contract.PATH
+SIGNINGS = ["none", "good", "stale", "future", "wrong secret"]
+callout_header_names = st.sampled_from(
+    [callout_contract.TIMESTAMP_HEADER, callout_contract.SIGNATURE_HEADER, "Content-Type"]
+)
+
+
+def callout_signature(body: bytes, signing: str) -> list[tuple[str, str]]:
+    if signing == "none":
+        return []
+    offset = {"stale": -301, "future": 600}.get(signing, 0)
+    secret = "not-the-secret" if signing == "wrong secret" else CALLOUT_SECRET
+    return list(callout_headers(secret, body, time.time() + offset).items())
+
+
+valid_records = st.builds(
+    lambda second: {
+        "id": "001" + fresh_id().rjust(15, "0"),
+        "modstamp": f"2026-11-22T10:{second}Z",
+    },
+    st.integers(10, 59).map(lambda s: f"00:{s}"),
+)
+
+
+def callout_body(records: list, **fields) -> dict:
+    return {
+        "orgId": "00D000000000001EAA",
+        "companyId": REALM,
+        "object": "Account",
+        "operation": "upsert",
+        "records": records,
+        **fields,
+    }
+
+
+@hostile(examples=1500)
+@given(
+    method=st.sampled_from(METHODS),
+    body=st.one_of(
+        field_values.map(dumps),
+        st.binary(max_size=300),
+        st.integers(96, 3000).map(lambda depth: nested(depth).encode()),
+        st.builds(
+            lambda records, fields: dumps(callout_body(records) | fields),
+            st.lists(valid_records, max_size=3),
+            st.dictionaries(st.sampled_from(list(callout_contract.BODY_KEYS)), field_values),
+        ),
+    ),
+    signing=st.sampled_from(SIGNINGS),
+    headers=st.lists(st.tuples(callout_header_names, header_text), max_size=4),
+)
+def test_callout_edge_answers_anything_without_a_5xx(
+    connected, client, method, body, signing, headers
+):
+    sent = [*headers, *callout_signature(body, signing)]
+    response = client.open(CALLOUT, method=method, data=body, headers=sent)
+    assert_json_error(response)
+    if method == "POST" and signing != "good":
+        assert response.status_code == 401
+    if method == "POST" and signing == "good" and not headers:
+        assert response.status_code in (200, 400)
+
+
+@hostile(examples=200)
+@given(
+    valid=st.lists(valid_records, min_size=1, max_size=5),
+    bad=st.lists(spoiled(valid_records), min_size=1, max_size=5),
+    kind=st.sampled_from([None, "Customer", "customer"]),
+    order=st.randoms(use_true_random=False),
+)
+def test_a_callout_keeps_its_valid_records_whatever_else_it_holds(
+    connected, client, valid, bad, kind, order
+):
+    records = valid + bad
+    order.shuffle(records)
+    body = dumps(callout_body(records, type=kind))
+    response = client.post(CALLOUT, data=body, headers=callout_signature(body, "good"))
+    assert response.status_code == 200, response.get_data()[:500]
+    keys = stored_keys()
+    for record in valid:
+        key = f"sf:{REALM}:Account:{record['id']}:{record['modstamp']}"
+        assert keys.get(key) == EventStatus.PENDING, key
+
+
+@hostile(examples=60)
+@given(
+    count=st.sampled_from([0, 1, 199, 200, 201]),
+    fields=st.dictionaries(
+        st.sampled_from(list(callout_contract.BODY_KEYS)), field_values, max_size=2
+    ),
+)
+def test_a_callout_of_any_size_and_shape_is_stored_or_refused_clearly(
+    connected, client, count, fields
+):
+    records = [
+        {"id": "001" + fresh_id().rjust(15, "0"), "modstamp": "2026-11-22T10:00:00Z"}
+        for _ in range(count)
+    ]
+    body = dumps(callout_body(records) | fields)
+    response = client.post(CALLOUT, data=body, headers=callout_signature(body, "good"))
+    assert response.status_code in (200, 400), response.get_data()[:500]
+    if response.status_code == 400:
+        assert set(response.json) == {"error", "message"}
+    if not fields:
+        assert response.status_code == (400 if count > callout_contract.MAX_RECORDS else 200)
