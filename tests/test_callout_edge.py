@@ -310,3 +310,39 @@ def test_the_fake_salesforce_sends_the_callout_the_edge_accepts(app, company, fa
         (created["Id"], "delete", "pending"),
     ]
     assert len({e.dedupe_key for e in stored}) == 3  # each change has its own modstamp
+
+
+def test_a_qbo_sync_record_made_by_a_flow_sends_the_record_it_names(app, company, fakes):
+    add_mappings(OPPORTUNITIES_YAML)
+    with FakesClient(fakes) as fake:
+        fake.sf_create_org()
+        for field in ("Record_Id__c", "Platform__c", "QB_Company_Id__c", "Type__c"):
+            fake.sf_add_field("QBO_Sync__c", name=field, type="string")
+        # Only the QBO Sync object has a trigger; Opportunity changes alone send nothing.
+        fake.settings("salesforce", callout_objects=["QBO_Sync__c"], webhook_batch_ms=20)
+        deal = fake.sf_create(
+            "Opportunity", {"Name": "Deal", "StageName": "Closed Won", "CloseDate": "2026-11-22"}
+        )
+        fake.wait_callouts_delivered()
+        assert events() == []
+        fake.sf_create(
+            "QBO_Sync__c",
+            {
+                "Name": "sync",
+                "Record_Id__c": deal["Id"],
+                "Platform__c": "Salesforce",
+                "QB_Company_Id__c": REALM,
+                "Type__c": "Invoice",
+            },
+        )
+        [delivery] = fake.wait_callouts_delivered()["deliveries"]
+    assert delivery["status"] == 200
+    assert delivery["body"]["type"] == "Invoice" and delivery["body"]["companyId"] == REALM
+    [event] = events()
+    assert (event.entity, event.record_id, event.target_type, event.status) == (
+        "Opportunity",
+        deal["Id"],
+        "Invoice",
+        "pending",
+    )
+    assert event.sync_key == f"sf:{company.id}:Opportunity"
