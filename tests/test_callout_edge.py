@@ -346,3 +346,26 @@ def test_a_qbo_sync_record_made_by_a_flow_sends_the_record_it_names(app, company
         "pending",
     )
     assert event.sync_key == f"sf:{company.id}:Opportunity"
+
+
+def test_connecting_the_only_company_sends_on_the_records_that_waited(app, client, runner, fakes):
+    add_mappings()
+    response = post(client, callout(companyId=None))  # no company connected yet
+    assert response.status_code == 200
+    assert {e.status for e in events()} == {"failed"}
+    with FakesClient(fakes) as fake:
+        fresh = fake.qbo_create_company()
+    result = runner.invoke(
+        args=[
+            "connect",
+            "quickbooks",
+            "--realm-id",
+            fresh["realmId"],
+            "--refresh-token",
+            fresh["refresh_token"],
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 Salesforce records that waited" in result.output
+    company = db.session.scalars(select(Company)).one()
+    assert {(e.status, e.sync_key) for e in events()} == {("pending", f"sf:{company.id}:Account")}

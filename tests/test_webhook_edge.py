@@ -498,3 +498,11 @@ def test_dedupe_keys_carry_the_company_and_the_record_merged_away(client, realm)
     body, headers = signed(classic(realm, *merges), VERIFIER_TOKEN)
     assert client.post(URL, data=body, headers=headers).json["stored"] == 2
     assert sorted(e.deleted_id for e in events(operation="merge")) == ["10", "9"]
+
+
+def test_a_wrong_method_gets_json_naming_the_allowed_ones(client):
+    for path in ("/webhooks/quickbooks", "/callouts/salesforce"):
+        response = client.put(path, data=b"{}")
+        assert response.status_code == 405
+        assert response.json["error"] == "method_not_allowed"
+        assert "POST" in response.headers["Allow"]
