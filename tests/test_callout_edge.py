@@ -16,7 +16,7 @@ from gateway.inbound import callout_contract
 from gateway.models import Company, EventStatus
 from tests.conftest import CALLOUT_SECRET
 from tests.fakes.client import FakesClient
-from tests.support.factories import add_company, add_mappings, callout_headers
+from tests.support.factories import add_company, add_mappings, callout_headers, connect_quickbooks
 from tests.support.factories import stored_events as events
 
 URL = callout_contract.PATH
@@ -355,16 +355,7 @@ def test_connecting_the_only_company_sends_on_the_records_that_waited(app, clien
     assert {e.status for e in events()} == {"failed"}
     with FakesClient(fakes) as fake:
         fresh = fake.qbo_create_company()
-    result = runner.invoke(
-        args=[
-            "connect",
-            "quickbooks",
-            "--realm-id",
-            fresh["realmId"],
-            "--refresh-token",
-            fresh["refresh_token"],
-        ]
-    )
+    result = connect_quickbooks(runner, fresh["realmId"], fresh["refresh_token"])
     assert result.exit_code == 0, result.output
     assert "2 Salesforce records that waited" in result.output
     company = db.session.scalars(select(Company)).one()

@@ -71,6 +71,13 @@ def add_company(realm_id: str, **values) -> Company:
     return company
 
 
+def connect_quickbooks(runner, realm_id: str, refresh_token: str):
+    """`flask connect quickbooks` as a person runs it; returns click's result."""
+    return runner.invoke(
+        args=["connect", "quickbooks", "--realm-id", realm_id, "--refresh-token", refresh_token]
+    )
+
+
 def signed(body: bytes | str | dict | list, token: str) -> tuple[bytes, dict]:
     if not isinstance(body, bytes | str):
         body = json.dumps(body)
