@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from gateway import queue
+from gateway import inbox, queue
 from gateway.extensions import db
 from gateway.inbound import callout_contract
 from gateway.models import Company, EventStatus
@@ -254,6 +254,9 @@ def test_without_a_default_company_records_wait_as_failed_until_one_is_set(clien
     }
     assert "no default company" in waiting[0].reason
     assert "flask companies default" in waiting[0].reason
+    # A plain retry has no job to hand them to: they stay failed, saying what to do.
+    assert inbox.retry([e.id for e in waiting]) == set()
+    assert {e.status for e in events()} == {"failed"}
 
     result = runner.invoke(args=["companies", "default", REALM])
     assert result.exit_code == 0, result.output
