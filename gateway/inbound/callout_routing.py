@@ -109,6 +109,5 @@ def adopt_waiting_callouts() -> int:
             event.reason = detail
         adopted += 1
     db.session.commit()
-    for key in sorted(keys):
-        queue.schedule_sync(key)
+    queue.schedule_syncs(sorted(keys))
     return adopted

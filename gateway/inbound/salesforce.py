@@ -48,8 +48,7 @@ def receive():
         return error_response(400, exc.code, f"{exc.message} Nothing was stored.")
     events = classify(callout)
     stored, keys = store(events)
-    for key in sorted(keys):
-        queue.schedule_sync(key)
+    queue.schedule_syncs(sorted(keys))
     return jsonify(received=len(events), stored=stored, duplicates=len(events) - stored)
 
 
