@@ -12,6 +12,7 @@ from . import connections, mapping_store, sync_config
 from .connectors import ConnectorError
 from .connectors.tokens import refresh_grant
 from .extensions import db
+from .inbound import callout_routing
 from .salesforce_package import salesforce_package_group
 
 
@@ -24,10 +25,11 @@ def _exchange(token_url: str, client_id: str, client_secret: str, refresh_token:
 
 def _save_connection(message: str) -> None:
     """Commit a (re)connected row, then retry the events that waited for it."""
-    retried = connections.commit_connected()
+    retried, adopted = connections.commit_connected()
     click.echo(message)
     if retried:
         click.echo(f"Retrying events that waited for the connection ({retried} object types).")
+    _report_adopted(adopted)
 
 
 @click.group("connect", help="Store a connection made elsewhere (headless set-up).")
@@ -112,7 +114,29 @@ def sweep_command() -> None:
     click.echo(sweep())
 
 
+@click.group("companies", help="The connected QuickBooks companies.")
+def companies_group() -> None:
+    pass
+
+
+@companies_group.command("default", help="Make REALM_ID the default company of callouts.")
+@click.argument("realm_id")
+def default_company_command(realm_id: str) -> None:
+    try:
+        adopted = callout_routing.set_default_company(realm_id)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Company {realm_id} is the default company.")
+    _report_adopted(adopted)
+
+
+def _report_adopted(adopted: int) -> None:
+    if adopted:
+        click.echo(f"{adopted} Salesforce records that waited for a default company went on.")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(companies_group)
     app.cli.add_command(connect)
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)

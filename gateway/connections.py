@@ -19,6 +19,7 @@ from .connectors.quickbooks import store_token as store_quickbooks_token
 from .connectors.salesforce import SalesforceClient
 from .connectors.salesforce import store_token as store_salesforce_token
 from .extensions import db
+from .inbound import callout_routing
 from .models import Company, ConnectionStatus, Event, EventStatus, SalesforceOrg
 from .sync import RECONNECT_PREFIX
 
@@ -77,9 +78,10 @@ def save_salesforce_org(token: dict) -> SalesforceOrg:
     return org
 
 
-def commit_connected() -> int:
+def commit_connected() -> tuple[int, int]:
     """Commit a (re)connection, then retry the events that failed only because a connection
-    was down. Returns how many sync keys were scheduled."""
+    was down, and hand callouts that waited for a default company to it if there is one now.
+    Returns (sync keys scheduled, callout records handed on)."""
     db.session.commit()
     ids = db.session.execute(
         select(Event.id).where(
@@ -89,7 +91,8 @@ def commit_connected() -> int:
     keys = inbox.retry(list(ids))
     for key in sorted(keys):
         queue.schedule_sync(key)
-    return len(keys)
+    # A company connected now may be the default company that waiting callouts need.
+    return len(keys), callout_routing.adopt_waiting_callouts()
 
 
 # -- checking -------------------------------------------------------------------------------------

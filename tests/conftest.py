@@ -60,26 +60,34 @@ class LiveGateway:
         self.url = self.server.url
 
     def _dispatch(self, environ, start_response):
-        app = self.app
+        with self._idle:
+            app = self.app
+            if app is not None:
+                self._in_flight += 1
         if app is None:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"no app under test"]
-        with self._idle:
-            self._in_flight += 1
         try:
-            return app.wsgi_app(environ, start_response)
+            # The body is built here, so the request's database work is done before it counts
+            # as finished.
+            result = app.wsgi_app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
         finally:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
 
-    def detach(self, timeout: float = 10.0) -> None:
-        """Stop serving the test's app and wait for the requests it is still answering (a
-        webhook the fake sent at the test's last write, say): a request outliving the test
-        would hold a database connection past the engine's disposal."""
-        self.app = None
+    def detach(self, timeout: float = 30.0) -> None:
+        """Stop handing requests to the app and wait for those under way: a connection a
+        request returns after the test disposed the pool would be orphaned with the old pool."""
         with self._idle:
-            self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+            self.app = None
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
+                raise AssertionError(f"{self._in_flight} gateway requests still running")
 
 
 @pytest.fixture(scope="session")
