@@ -1,4 +1,4 @@
-"""Command-line set-up: `flask connect ...` and `flask sync-config ...`."""
+"""Command-line set-up: `flask connect ...`, `flask keys rotate` and `flask sync-config ...`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from . import inbox, queue, sync_config
+from . import crypto, inbox, queue, sync_config
+from .config import ConfigError
 from .connectors import ConnectorError
 from .connectors.quickbooks import store_token as store_quickbooks_token
 from .connectors.salesforce import store_token as store_salesforce_token
-from .connectors.tokens import refresh_grant
+from .connectors.tokens import (
+    quickbooks_token_lock,
+    reencrypt_all,
+    refresh_grant,
+    salesforce_token_lock,
+    token_lock,
+)
 from .extensions import db
 from .models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
 from .sync import RECONNECT_PREFIX
@@ -26,11 +33,15 @@ def _exchange(token_url: str, client_id: str, client_secret: str, refresh_token:
         raise click.ClickException(f"token exchange at {token_url} failed: {exc}") from exc
 
 
-def _save_connection(row, message: str) -> None:
-    """Commit a (re)connected row, then retry the events that waited for it."""
+def _save_connection(row) -> None:
+    """Commit a (re)connected row; the caller holds its token lock."""
     row.status = ConnectionStatus.CONNECTED
     row.status_detail = None
     db.session.commit()
+
+
+def _report_connected(message: str) -> None:
+    """Say what was connected, then retry the events that waited for it."""
     retried = _retry_disconnected()
     click.echo(message)
     if retried:
@@ -61,48 +72,96 @@ def connect() -> None:
 @click.option("--default/--no-default", default=None, help="Make it the default company.")
 def connect_quickbooks(realm_id: str, refresh_token: str, default: bool | None) -> None:
     config = current_app.config
-    token = _exchange(
-        config["QBO_TOKEN_URL"], config["QBO_CLIENT_ID"], config["QBO_CLIENT_SECRET"], refresh_token
-    )
-    company = db.session.execute(
-        select(Company).where(Company.realm_id == realm_id)
-    ).scalar_one_or_none()
-    if company is None:
-        company = Company(realm_id=realm_id)
-        db.session.add(company)
-    company.refresh_token = refresh_token
-    store_quickbooks_token(company, token)
-    if default is not None:
-        company.is_default = default
-    _save_connection(company, f"Connected QuickBooks company {realm_id}.")
+    # The exchange too runs under the lock: a refresh of the same connection in flight would
+    # otherwise store its (older) tokens over these once it finishes.
+    with token_lock(quickbooks_token_lock(realm_id)):
+        token = _exchange(
+            config["QBO_TOKEN_URL"],
+            config["QBO_CLIENT_ID"],
+            config["QBO_CLIENT_SECRET"],
+            refresh_token,
+        )
+        company = db.session.execute(
+            select(Company).where(Company.realm_id == realm_id)
+        ).scalar_one_or_none()
+        if company is None:
+            company = Company(realm_id=realm_id)
+            db.session.add(company)
+        company.refresh_token = refresh_token
+        store_quickbooks_token(company, token)
+        if default is not None:
+            company.is_default = default
+        _save_connection(company)
+    _report_connected(f"Connected QuickBooks company {realm_id}.")
 
 
 @connect.command("salesforce")
 @click.option("--refresh-token", required=True, help="A refresh token of the integration user.")
 def connect_salesforce(refresh_token: str) -> None:
     config = current_app.config
-    token = _exchange(
-        config["SF_LOGIN_URL"] + "/services/oauth2/token",
-        config["SF_CLIENT_ID"],
-        config["SF_CLIENT_SECRET"],
-        refresh_token,
-    )
-    identity = token.get("id", "")  # https://login.salesforce.com/id/<org id>/<user id>
-    parts = identity.rstrip("/").split("/")
-    if len(parts) < 2 or not token.get("instance_url"):
-        raise click.ClickException("the token answer has no identity URL or instance_url")
-    org_id = parts[-2]
-    org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
-    if org is None:
-        org = SalesforceOrg(org_id=org_id)
-        db.session.add(org)
-    elif org.org_id != org_id:
-        raise click.ClickException(
-            f"already connected to Salesforce org {org.org_id}; this token is for {org_id}"
+    # The org id is known only from the answer, so the lock is the connected org's (the one a
+    # refresh could be writing); before the first connection nothing refreshes.
+    connected = db.session.execute(select(SalesforceOrg.org_id).limit(1)).scalar_one_or_none()
+    db.session.rollback()
+    with token_lock(salesforce_token_lock(connected or "not-connected-yet")):
+        token = _exchange(
+            config["SF_LOGIN_URL"] + "/services/oauth2/token",
+            config["SF_CLIENT_ID"],
+            config["SF_CLIENT_SECRET"],
+            refresh_token,
         )
-    org.refresh_token = refresh_token
-    store_salesforce_token(org, token)
-    _save_connection(org, f"Connected Salesforce org {org_id} at {org.instance_url}.")
+        identity = token.get("id", "")  # https://login.salesforce.com/id/<org id>/<user id>
+        parts = identity.rstrip("/").split("/")
+        if len(parts) < 2 or not token.get("instance_url"):
+            raise click.ClickException("the token answer has no identity URL or instance_url")
+        org_id = parts[-2]
+        org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
+        if org is None:
+            org = SalesforceOrg(org_id=org_id)
+            db.session.add(org)
+        elif org.org_id != org_id:
+            raise click.ClickException(
+                f"already connected to Salesforce org {org.org_id}; this token is for {org_id}"
+            )
+        org.refresh_token = refresh_token
+        store_salesforce_token(org, token)
+        _save_connection(org)
+        instance_url = org.instance_url
+    _report_connected(f"Connected Salesforce org {org_id} at {instance_url}.")
+
+
+@click.group("keys", help="Token encryption keys (TOKEN_ENCRYPTION_KEYS).")
+def keys() -> None:
+    pass
+
+
+@keys.command("rotate")
+def rotate_keys() -> None:
+    """Re-encrypt every stored token under the newest key (the first of TOKEN_ENCRYPTION_KEYS).
+
+    Afterwards the older keys can be dropped from the setting. Exits non-zero, naming the
+    setting to restore, when some connection's tokens open under none of the current keys.
+    """
+    result = reencrypt_all()
+    click.echo(
+        f"Re-encrypted {result.tokens} tokens of {result.connections} connections under the "
+        f"newest key ({_key_source()})."
+    )
+    if result.unreadable:
+        raise click.ClickException(
+            f"{len(result.unreadable)} connections could not be decrypted and were left as "
+            "they are:\n" + "\n".join(result.unreadable)
+        )
+
+
+def _key_source() -> str:
+    config = current_app.config
+    source = config["TOKEN_KEYS_SOURCE"]
+    if source == crypto.FROM_KEY_FILE:
+        return f"the key file {config['TOKEN_ENCRYPTION_KEY_FILE']}"
+    if source == crypto.FROM_SECRET_KEY:
+        return "derived from SECRET_KEY; set TOKEN_ENCRYPTION_KEYS to move off it"
+    return "the first of TOKEN_ENCRYPTION_KEYS"
 
 
 @click.group("sync-config", help="Export or import object and field mappings (YAML).")
@@ -139,7 +198,7 @@ def import_config(file: Path, prune: bool) -> None:
         created, replaced, unchanged, removed = sync_config.merge_mappings(
             [row.spec for row in rows.values()], imported, prune
         )
-    except sync_config.ConfigError as exc:
+    except ConfigError as exc:
         raise click.ClickException(f"{file} is not valid:\n{exc}") from exc
     for spec in created + replaced:
         row = rows.get(spec["name"]) or ObjectMapping()
@@ -163,5 +222,6 @@ def sweep_command() -> None:
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(connect)
+    app.cli.add_command(keys)
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)

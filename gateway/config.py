@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from . import crypto
 
 QBO_API_BASES = {
     "sandbox": "https://sandbox-quickbooks.api.intuit.com",
@@ -46,8 +48,14 @@ TUNABLES: dict[str, tuple[type, Any]] = {
 }
 
 
-class ConfigError(RuntimeError):
-    """A setting is missing or wrong; the message says which and what to do."""
+class ConfigError(ValueError):
+    """A setting, or the sync-config file, is missing or wrong; the message says where and what
+    to do. ``errors`` holds one problem a line, because a file is reported whole (fix in one pass).
+    """
+
+    def __init__(self, errors: str | Iterable[str]) -> None:
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("\n".join(self.errors))
 
 
 def _list(value: str | None) -> list[str]:
@@ -122,6 +130,8 @@ def load_config(
         "SF_API_VERSION": sf_api_version,
         "SF_CALLOUT_SECRETS": _list(env.get("SF_CALLOUT_SECRETS")),
         "TOKEN_ENCRYPTION_KEYS": _list(env.get("TOKEN_ENCRYPTION_KEYS")),
+        # Embedded mode's own random key, made on first start when TOKEN_ENCRYPTION_KEYS is unset.
+        "TOKEN_ENCRYPTION_KEY_FILE": str(instance_path / "token-encryption.key"),
         # No pre-ping: it costs every webhook a round trip. After a database restart the pool
         # is invalidated by the first failing statement (that webhook gets 503 and Intuit
         # resends it); connections are also recycled every 30 minutes.
@@ -135,6 +145,32 @@ def load_config(
             raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from exc
     config["MAX_CONTENT_LENGTH"] = config["MAX_WEBHOOK_BYTES"]
     return config
+
+
+def _token_keys(config: dict) -> tuple[list[str], str]:
+    """The token keys, newest first, and where the newest comes from.
+
+    The key derived from SECRET_KEY always comes last, to decrypt only: tokens stored before a
+    key was configured (or before embedded mode had its key file) still open, and
+    `flask keys rotate` moves them to the newest key.
+    """
+    derived = crypto.derived_key(config["SECRET_KEY"])
+    configured = config["TOKEN_ENCRYPTION_KEYS"]
+    embedded = config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    key_file = Path(config["TOKEN_ENCRYPTION_KEY_FILE"])
+    if not embedded:
+        return [*configured, derived], crypto.FROM_SETTING if configured else crypto.FROM_SECRET_KEY
+    # Embedded: SECRET_KEY is often the public development default, so never encrypt under a
+    # key derived from it; a key file made earlier keeps opening what it encrypted.
+    if configured and not key_file.exists():
+        return [*configured, derived], crypto.FROM_SETTING
+    try:
+        file_key = crypto.load_or_create_key_file(key_file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"the token encryption key file: {exc}") from exc
+    if configured:
+        return [*configured, file_key, derived], crypto.FROM_SETTING
+    return [file_key, derived], crypto.FROM_KEY_FILE
 
 
 def finish_config(config: dict) -> None:
@@ -155,6 +191,7 @@ def finish_config(config: dict) -> None:
     if not config.get("SECRET_KEY"):
         # Embedded mode only: a fixed development key keeps local sessions across restarts.
         config["SECRET_KEY"] = "dev-only-not-secret"  # noqa: S105
+    config["TOKEN_KEYS"], config["TOKEN_KEYS_SOURCE"] = _token_keys(config)
     config["MAX_CONTENT_LENGTH"] = config["MAX_WEBHOOK_BYTES"]
     # OAuth over plain http is allowed only for a gateway on this machine (make run).
     config["OAUTH_ALLOW_HTTP"] = _is_loopback_url(config["PUBLIC_URL"]) and config[

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from . import dialects
 from .extensions import db
 from .models import Event, EventStatus, utcnow
 
@@ -75,9 +75,8 @@ _INSERT = _insert_returning()
 
 def _insert_skipping_duplicates():
     table = Event.__table__
-    module = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     return (
-        module.insert(table)
+        dialects.insert(table)
         .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
         .returning(table.c.sync_key, table.c.status)
     )
@@ -160,8 +159,6 @@ def oldest_due_pending(sync_key: str) -> datetime | None:
     oldest = db.session.execute(
         select(func.min(Event.received_at)).where(*_due_pending(sync_key))
     ).scalar_one()
-    if oldest is not None and oldest.tzinfo is None:  # SQLite drops the zone
-        oldest = oldest.replace(tzinfo=UTC)
     return oldest
 
 

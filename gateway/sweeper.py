@@ -73,8 +73,6 @@ def sweep() -> dict:
     for key, oldest in due:
         if key is None:
             continue
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=now.tzinfo)
         if oldest < stale:
             work.enqueue(queue.SYNC_JOB, key)
             enqueued += 1
