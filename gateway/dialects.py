@@ -35,7 +35,14 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         # A naive value can only have come from our own UTC arithmetic: read it as UTC.
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # 0001-01-01T00:00+14:00 has no UTC form in Python. It is passed on as it was
+            # before this type existed; refusing such values is the inbound edge's job.
+            return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
