@@ -12,7 +12,14 @@ from sqlalchemy import select
 
 from gateway import create_app, inbox, queue
 from gateway.config import ConfigError, finish_config, load_config
-from gateway.crypto import FROM_KEY_FILE, FROM_SECRET_KEY, _fernet_key, derived_key
+from gateway.connectors.quickbooks import QuickBooksClient
+from gateway.crypto import (
+    FROM_KEY_FILE,
+    FROM_SECRET_KEY,
+    TokenKeyMismatch,
+    _fernet_key,
+    derived_key,
+)
 from gateway.extensions import db
 from gateway.models import Company, ConnectionStatus, EventStatus, SalesforceOrg
 from tests.conftest import gateway_settings
@@ -208,3 +215,20 @@ def test_keys_rotate_moves_every_token_to_the_newest_key(
         customer = moved.customer(DisplayName="Acme Ltd")
         moved.settle()
         assert moved.account(customer["Id"])["Name"] == "Acme Ltd"
+
+
+def test_a_refresh_token_no_key_opens_does_not_mark_the_connection_for_reconnecting(
+    app, runner, fakes
+):
+    gw = connect(app, runner, fakes)
+    company = gw.company()
+    stranger = Fernet(Fernet.generate_key())
+    # No access token: the next call refreshes, which needs the refresh token.
+    company.access_token_encrypted = company.access_token_expires_at = None
+    company.refresh_token_encrypted = stranger.encrypt(b"from-another-key").decode()
+    db.session.commit()
+    with pytest.raises(TokenKeyMismatch, match="restore the previous SECRET_KEY"):
+        QuickBooksClient(gw.company()).refresh()
+    # A refused token would mean "reconnect"; this one only needs its key back.
+    assert gw.company().status == ConnectionStatus.CONNECTED
+    assert gw.platforms.calls("qbo", "auth") == []
