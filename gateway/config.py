@@ -23,6 +23,8 @@ QBO_API_BASES = {
 QBO_AUTH_URL = "https://appcenter.intuit.com/connect/oauth2"
 QBO_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105 (a URL)
 QBO_REVOKE_URL = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
+# What an unset SECRET_KEY used to mean in embedded mode; kept only to open tokens stored then.
+DEVELOPMENT_SECRET_KEY = "dev-only-not-secret"  # noqa: S105
 
 # Waits, windows and limits. Defaults are the platform's documented values; tests shorten them.
 TUNABLES: dict[str, tuple[type, Any]] = {
@@ -136,8 +138,9 @@ def load_config(
         "SF_API_VERSION": sf_api_version,
         "SF_CALLOUT_SECRETS": _list(env.get("SF_CALLOUT_SECRETS")),
         "TOKEN_ENCRYPTION_KEYS": _list(env.get("TOKEN_ENCRYPTION_KEYS")),
-        # Embedded mode's own random key, made on first start when TOKEN_ENCRYPTION_KEYS is unset.
+        # Embedded mode's own random keys, made on first start when the settings are unset.
         "TOKEN_ENCRYPTION_KEY_FILE": str(instance_path / "token-encryption.key"),
+        "SECRET_KEY_FILE": str(instance_path / "secret-key"),
         # No pre-ping: it costs every webhook a round trip. After a database restart the pool
         # is invalidated by the first failing statement (that webhook gets 503 and Intuit
         # resends it); connections are also recycled every 30 minutes.
@@ -153,36 +156,42 @@ def load_config(
     return config
 
 
-def _token_keys(config: dict) -> tuple[list[str], str]:
+def _key_file(config: dict, name: str) -> str:
+    try:
+        return crypto.load_or_create_key_file(Path(config[name]))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{name}: {exc}") from exc
+
+
+def _token_keys(config: dict, embedded: bool) -> tuple[list[str], str]:
     """The token keys, newest first, and where the newest comes from.
 
-    The key derived from SECRET_KEY always comes last, to decrypt only: tokens stored before a
-    key was configured (or before embedded mode had its key file) still open, and
-    `flask keys rotate` moves them to the newest key.
+    Keys derived from SECRET_KEY come last, to decrypt only: tokens stored before a key was
+    configured (or, in embedded mode, under the old public development SECRET_KEY) still open,
+    and `flask keys rotate` moves them to the newest key.
     """
-    derived = crypto.derived_key(config["SECRET_KEY"])
+    derived = [crypto.derived_key(config["SECRET_KEY"])]
     configured = config["TOKEN_ENCRYPTION_KEYS"]
-    embedded = config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
-    key_file = Path(config["TOKEN_ENCRYPTION_KEY_FILE"])
     if not embedded:
-        return [*configured, derived], crypto.FROM_SETTING if configured else crypto.FROM_SECRET_KEY
-    # Embedded: SECRET_KEY is often the public development default, so never encrypt under a
-    # key derived from it; a key file made earlier keeps opening what it encrypted.
-    if configured and not key_file.exists():
-        return [*configured, derived], crypto.FROM_SETTING
-    try:
-        file_key = crypto.load_or_create_key_file(key_file)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"the token encryption key file: {exc}") from exc
+        source = crypto.FROM_SETTING if configured else crypto.FROM_SECRET_KEY
+        return [*configured, *derived], source
+    if config["SECRET_KEY"] != DEVELOPMENT_SECRET_KEY:
+        derived.append(crypto.derived_key(DEVELOPMENT_SECRET_KEY))
+    # Never encrypt under a key derived from SECRET_KEY here: it may be the public default.
+    # A key file made earlier keeps opening what it encrypted.
+    if configured and not Path(config["TOKEN_ENCRYPTION_KEY_FILE"]).exists():
+        return [*configured, *derived], crypto.FROM_SETTING
+    file_key = _key_file(config, "TOKEN_ENCRYPTION_KEY_FILE")
     if configured:
-        return [*configured, file_key, derived], crypto.FROM_SETTING
-    return [file_key, derived], crypto.FROM_KEY_FILE
+        return [*configured, file_key, *derived], crypto.FROM_SETTING
+    return [file_key, *derived], crypto.FROM_KEY_FILE
 
 
 def finish_config(config: dict) -> None:
     """Derive and check what depends on overrides too; called once the app config is complete."""
     config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     production = config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    embedded = config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     if production and not config.get("TESTING"):
         missing = [
             name
@@ -194,10 +203,14 @@ def finish_config(config: dict) -> None:
                 "With DATABASE_URL on PostgreSQL (production) these must be set: "
                 + ", ".join(missing)
             )
-    if not config.get("SECRET_KEY"):
-        # Embedded mode only: a fixed development key keeps local sessions across restarts.
-        config["SECRET_KEY"] = "dev-only-not-secret"  # noqa: S105
-    config["TOKEN_KEYS"], config["TOKEN_KEYS_SOURCE"] = _token_keys(config)
+    if not config.get("SECRET_KEY") and embedded:
+        # A public default would let anyone sign an admin session cookie: embedded mode makes
+        # its own random key on first start (kept, so sessions survive a restart).
+        config["SECRET_KEY"] = _key_file(config, "SECRET_KEY_FILE")
+    elif not config.get("SECRET_KEY"):
+        # Only a TESTING app on PostgreSQL gets here: production refuses to start without one.
+        config["SECRET_KEY"] = DEVELOPMENT_SECRET_KEY
+    config["TOKEN_KEYS"], config["TOKEN_KEYS_SOURCE"] = _token_keys(config, embedded)
     config["MAX_CONTENT_LENGTH"] = config["MAX_WEBHOOK_BYTES"]
     # OAuth over plain http is allowed only for a gateway on this machine (make run).
     loopback = _is_loopback_url(config["PUBLIC_URL"])

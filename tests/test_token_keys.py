@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import stat
+import time
 from contextlib import contextmanager
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select
 
+from admin.auth import SESSION_SIGNED_IN_AT, SESSION_USER
 from gateway import create_app, inbox, queue
-from gateway.config import ConfigError, finish_config, load_config
+from gateway.config import DEVELOPMENT_SECRET_KEY, ConfigError, finish_config, load_config
 from gateway.connectors.quickbooks import QuickBooksClient
 from gateway.crypto import (
     FROM_KEY_FILE,
@@ -25,7 +29,7 @@ from gateway.models import Company, ConnectionStatus, EventStatus, SalesforceOrg
 from tests.conftest import gateway_settings
 from tests.support.scenario import Scenario, connect
 
-DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - embedded mode's public default
+DEV_SECRET_KEY = DEVELOPMENT_SECRET_KEY  # embedded mode's old, public default
 
 
 def _embedded_app(tmp_path, **overrides):
@@ -33,6 +37,7 @@ def _embedded_app(tmp_path, **overrides):
         {
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'gateway.sqlite3'}",
             "TOKEN_ENCRYPTION_KEY_FILE": str(tmp_path / "instance" / "token-encryption.key"),
+            "SECRET_KEY_FILE": str(tmp_path / "instance" / "secret-key"),
             "TESTING": True,
             **overrides,
         }
@@ -70,6 +75,39 @@ def test_embedded_mode_makes_a_random_private_key_file_on_first_start(tmp_path):
     # The next start reuses the file; another installation gets another key.
     assert _embedded_app(tmp_path).config["TOKEN_KEYS"][0] == key
     assert _embedded_app(tmp_path / "elsewhere").config["TOKEN_KEYS"][0] != key
+
+
+def _session_cookie(secret_key: str) -> str:
+    """An admin session cookie as Flask would sign it with this key."""
+    signer = Flask("forger")
+    signer.secret_key = secret_key
+    serializer = SecureCookieSessionInterface().get_signing_serializer(signer)
+    return serializer.dumps({SESSION_USER: "admin", SESSION_SIGNED_IN_AT: time.time()})
+
+
+def test_embedded_mode_signs_sessions_with_its_own_random_secret_key(tmp_path):
+    embedded = _embedded_app(tmp_path)
+    secret_file = tmp_path / "instance" / "secret-key"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    secret_key = embedded.config["SECRET_KEY"]
+    assert secret_key == secret_file.read_text().strip() != DEVELOPMENT_SECRET_KEY
+    assert _embedded_app(tmp_path).config["SECRET_KEY"] == secret_key  # sessions survive restarts
+    with embedded.app_context():
+        db.create_all()
+        client = embedded.test_client()
+        # Anyone could sign a cookie with the old public default: it no longer gets in ...
+        client.set_cookie("session", _session_cookie(DEVELOPMENT_SECRET_KEY))
+        assert client.get("/admin/").status_code == 302
+        # ... while one signed with the instance's own key does (the forgery above was sound).
+        client.set_cookie("session", _session_cookie(secret_key))
+        assert client.get("/admin/").status_code == 200
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_set_secret_key_is_used_as_it_is(tmp_path):
+    assert _embedded_app(tmp_path, SECRET_KEY="mine").config["SECRET_KEY"] == "mine"
+    assert not (tmp_path / "instance" / "secret-key").exists()
 
 
 def test_a_damaged_key_file_stops_start_up_naming_the_file(tmp_path):
