@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -108,29 +109,30 @@ def load_or_create_key_file(path: Path) -> str:
     """The embedded gateway's own random key, made on first start and readable by us only.
     ValueError (saying what to do) when the file holds something else.
 
-    Two processes starting at once must end up with the same key: the key is written to a
-    private temporary file that is then hard-linked into place, which fails if one already is.
+    Processes (or threads) starting at once must all end up with the same key: each writes a
+    key to its own private (0600) temporary file and hard-links it into place, which fails when
+    one already is; a reader therefore never sees a half-written file.
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(Fernet.generate_key() + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(Fernet.generate_key() + b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
             os.link(temporary, path)
         except FileExistsError:
             pass  # another process made it first: use theirs
         finally:
-            temporary.unlink()
+            os.unlink(temporary)
     try:
         key = path.read_text(encoding="ascii").strip()
         Fernet(key.encode())
     except ValueError as exc:  # not ASCII, or not a Fernet key
         raise ValueError(
-            f"{path} does not hold a Fernet key; restore it from a backup (or delete it only if "
-            "no connection is stored yet: a new key is made on the next start)"
+            f"{path} does not hold a Fernet key. Restore it from a backup, or delete it to have a "
+            "new one made on the next start (a new token key leaves stored connections "
+            "unreadable; a new secret key signs everyone out)"
         ) from exc
     return key

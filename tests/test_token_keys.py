@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -23,6 +26,7 @@ from gateway.crypto import (
     TokenKeyMismatch,
     _fernet_key,
     derived_key,
+    load_or_create_key_file,
 )
 from gateway.extensions import db
 from gateway.models import Company, ConnectionStatus, EventStatus, SalesforceOrg
@@ -108,6 +112,31 @@ def test_embedded_mode_signs_sessions_with_its_own_random_secret_key(tmp_path):
 def test_a_set_secret_key_is_used_as_it_is(tmp_path):
     assert _embedded_app(tmp_path, SECRET_KEY="mine").config["SECRET_KEY"] == "mine"
     assert not (tmp_path / "instance" / "secret-key").exists()
+
+
+def test_processes_starting_at_once_share_one_key(tmp_path):
+    key_file = tmp_path / "instance" / "token-encryption.key"
+    script = (
+        "import sys; from pathlib import Path; from gateway.crypto import load_or_create_key_file;"
+        " print(load_or_create_key_file(Path(sys.argv[1])))"
+    )
+    starting = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", script, str(key_file)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    keys = {process.communicate(timeout=60)[0].strip() for process in starting}
+    assert keys == {key_file.read_text().strip()}
+    assert [p.name for p in key_file.parent.iterdir()] == [key_file.name]  # no leftovers
+
+
+def test_threads_starting_at_once_share_one_key(tmp_path):
+    key_file = tmp_path / "instance" / "token-encryption.key"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = set(pool.map(lambda _: load_or_create_key_file(key_file), range(8)))
+    assert keys == {key_file.read_text().strip()}
+    assert [p.name for p in key_file.parent.iterdir()] == [key_file.name]
 
 
 def test_a_damaged_key_file_stops_start_up_naming_the_file(tmp_path):
