@@ -23,6 +23,7 @@ from .connectors.tokens import (
 )
 from .extensions import db
 from .models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
+from .salesforce_package import salesforce_package_group
 from .sync import RECONNECT_PREFIX
 
 
@@ -225,3 +226,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(keys)
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(salesforce_package_group)
