@@ -14,7 +14,7 @@ from gateway.connectors.salesforce import SalesforceClient
 from gateway.extensions import db
 from gateway.log_redaction import REDACTED, redact
 from gateway.models import Company, SalesforceOrg
-from tests.support.oauth import another_refresh_token
+from tests.support.oauth import another_quickbooks_refresh_token
 from tests.support.scenario import Scenario, connect
 
 
@@ -50,7 +50,7 @@ def test_no_token_is_logged_at_debug_through_connect_refresh_and_api_calls(
     seen = set()
     gw: Scenario = connect(app, runner, fakes)  # both token exchanges, through the CLI
     seen |= _stored_tokens()
-    another = another_refresh_token(fakes, gw.realm)
+    another = another_quickbooks_refresh_token(fakes, gw.realm)
     result = runner.invoke(
         args=["connect", "quickbooks", "--realm-id", gw.realm, "--refresh-token", another]
     )
