@@ -146,23 +146,13 @@ def rotate_keys() -> None:
     result = reencrypt_all()
     click.echo(
         f"Re-encrypted {result.tokens} tokens of {result.connections} connections under the "
-        f"newest key ({_key_source()})."
+        f"newest key ({crypto.newest_key_source()})."
     )
     if result.unreadable:
         raise click.ClickException(
             f"{len(result.unreadable)} connections could not be decrypted and were left as "
             "they are:\n" + "\n".join(result.unreadable)
         )
-
-
-def _key_source() -> str:
-    config = current_app.config
-    source = config["TOKEN_KEYS_SOURCE"]
-    if source == crypto.FROM_KEY_FILE:
-        return f"the key file {config['TOKEN_ENCRYPTION_KEY_FILE']}"
-    if source == crypto.FROM_SECRET_KEY:
-        return "derived from SECRET_KEY; set TOKEN_ENCRYPTION_KEYS to move off it"
-    return "the first of TOKEN_ENCRYPTION_KEYS"
 
 
 @click.group("sync-config", help="Export or import object and field mappings (YAML).")

@@ -80,6 +80,17 @@ def _with_keys(
         raise TokenKeyMismatch(key_mismatch_message()) from exc
 
 
+def newest_key_source() -> str:
+    """Where the key new tokens are encrypted under comes from, in words."""
+    config = current_app.config
+    source = config["TOKEN_KEYS_SOURCE"]
+    if source == FROM_KEY_FILE:
+        return f"the key file {config['TOKEN_ENCRYPTION_KEY_FILE']}"
+    if source == FROM_SECRET_KEY:
+        return "derived from SECRET_KEY; set TOKEN_ENCRYPTION_KEYS to move off it"
+    return "the first of TOKEN_ENCRYPTION_KEYS"
+
+
 def key_mismatch_message() -> str:
     """What to restore, for the setting the keys come from now."""
     config = current_app.config
