@@ -36,11 +36,12 @@ TUNABLES: dict[str, tuple[type, Any]] = {
     "QBO_TIMEOUT_SECONDS": (float, 120.0),  # Intuit times requests out after 120 s
     "SF_TIMEOUT_SECONDS": (float, 120.0),
     "SWEEPER_INTERVAL_SECONDS": (float, 30.0),
-    "STALE_PENDING_SECONDS": (float, 30.0),  # a pending event this old with no job gets one
     "COALESCE_WINDOW_MS": (int, 100),
     # How long the webhook edge trusts its cached view of companies and real-time mappings.
     "LOOKUP_CACHE_SECONDS": (float, 2.0),
     "JOB_TIMEOUT_SECONDS": (int, 600),
+    # How long a web request waits on Redis to enqueue; what it cannot enqueue, the sweeper does.
+    "REDIS_REQUEST_TIMEOUT_SECONDS": (float, 0.5),
     # A sync lock is kept alive by a heartbeat and lapses this soon after its job dies.
     "SYNC_LOCK_SECONDS": (float, 30.0),
     "EVENT_MAX_ATTEMPTS": (int, 8),
@@ -68,6 +69,16 @@ class ConfigError(ValueError):
 
 def _list(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _count(name: str, value: str | None) -> int:
+    try:
+        count = int(value or 0)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ConfigError(f"{name} must be a whole number (0 or more), got {value!r}")
+    return count
 
 
 def _database_url(value: str | None, instance_path: Path) -> str:
@@ -141,6 +152,10 @@ def load_config(
         # Embedded mode's own random keys, made on first start when the settings are unset.
         "TOKEN_ENCRYPTION_KEY_FILE": str(instance_path / "token-encryption.key"),
         "SECRET_KEY_FILE": str(instance_path / "secret-key"),
+        # How many proxies in front of the gateway set X-Forwarded-For/-Proto (Heroku's router:
+        # 1). Without it every client has the router's address, so sign-in attempts would be
+        # limited for everyone at once; with 0 those headers are ignored (they can be forged).
+        "PROXY_HOPS": _count("PROXY_HOPS", env.get("PROXY_HOPS")),
         # No pre-ping: it costs every webhook a round trip. After a database restart the pool
         # is invalidated by the first failing statement (that webhook gets 503 and Intuit
         # resends it); connections are also recycled every 30 minutes.

@@ -23,7 +23,7 @@ _COLUMNS = Event.__table__.c
 # Fields a sender controls that name the change; one that cannot be stored as sent is dropped
 # and the event kept as malformed, since a truncated or altered id would name another record.
 _IDENTIFYING_FIELDS = (
-    "account_id", "entity", "record_id", "operation", "deleted_id", "sync_key"
+    "account_id", "entity", "record_id", "operation", "deleted_id", "target_type", "sync_key"
 )  # fmt: skip
 
 
@@ -41,8 +41,10 @@ class IncomingEvent:
     operation: str | None = None
     deleted_id: str | None = None
     occurred_at: datetime | None = None
+    target_type: str | None = None  # a callout's QuickBooks type
     sync_key: str | None = None
     reason: str | None = None
+    retryable: bool | None = None
     payload: str | None = None
 
     def fit(self) -> None:
@@ -82,8 +84,10 @@ class IncomingEvent:
             "operation": self.operation,
             "deleted_id": self.deleted_id,
             "occurred_at": self.occurred_at,
+            "target_type": self.target_type,
             "sync_key": self.sync_key,
             "reason": self.reason,
+            "retryable": self.retryable,
             "payload": self.payload,
             "attempts": 0,
             "received_at": now,
@@ -134,8 +138,9 @@ def store(events: Sequence[IncomingEvent]) -> tuple[int, set[str]]:
     return len(inserted), keys
 
 
-def claim(sync_key: str, limit: int) -> list[Event]:
-    """Atomically move due pending events of one key to processing and return them."""
+def claim(sync_key: str, limit: int, claim_token: str) -> list[Event]:
+    """Atomically move due pending events of one key to processing, marked with the claiming
+    run's `claim_token` (its lock's token), and return them."""
     now = utcnow()
     due = (
         select(Event.id)
@@ -151,6 +156,7 @@ def claim(sync_key: str, limit: int) -> list[Event]:
             .values(
                 status=EventStatus.PROCESSING,
                 claimed_at=now,
+                claim_token=claim_token,
                 attempts=Event.attempts + 1,
                 updated_at=now,
             )
@@ -260,9 +266,17 @@ def release(events: Iterable[Event], not_before: datetime | None, reason: str | 
 
 
 def retry(event_ids: Iterable[int]) -> set[str]:
-    """A person (or the CLI) asks to try failed events again; returns their sync keys."""
+    """A person (or the CLI) asks to try failed events again; returns their sync keys.
+
+    An event without a sync key (a callout that waits for a default company) has nothing to
+    drain it yet and stays failed; its reason says what to do.
+    """
     events = db.session.execute(
-        select(Event).where(Event.id.in_(list(event_ids)), Event.status == EventStatus.FAILED)
+        select(Event).where(
+            Event.id.in_(list(event_ids)),
+            Event.status == EventStatus.FAILED,
+            Event.sync_key.is_not(None),
+        )
     ).scalars()
     keys = set()
     for event in events:
@@ -272,3 +286,27 @@ def retry(event_ids: Iterable[int]) -> set[str]:
         keys.add(event.sync_key)
     db.session.commit()
     return {key for key in keys if key}
+
+
+def hand_back_claim(sync_key: str, claim_token: str | None, reason: str | None = None) -> int:
+    """Hand the still-processing events of one run back as pending; returns how many.
+
+    Only that run's events: a newer run under the same key keeps its own. The claim token is
+    cleared, so the old run can no longer tell its events from anyone else's.
+    """
+    token_matches = (
+        Event.claim_token.is_(None) if claim_token is None else Event.claim_token == claim_token
+    )
+    values: dict[str, Any] = {
+        "status": EventStatus.PENDING,
+        "claim_token": None,
+        "updated_at": utcnow(),
+    }
+    if reason is not None:
+        values["reason"] = reason
+    return db.session.execute(
+        update(Event)
+        .where(Event.sync_key == sync_key, Event.status == EventStatus.PROCESSING, token_matches)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -84,6 +84,7 @@ class SalesforceOrg(EncryptedTokens, db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[str] = mapped_column(String(18), unique=True)
     instance_url: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(18))  # who the gateway acts as
     status: Mapped[str] = mapped_column(String(32), default=ConnectionStatus.CONNECTED)
     status_detail: Mapped[str | None] = mapped_column(Text)
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
@@ -162,6 +163,9 @@ class Event(db.Model):
     retryable: Mapped[bool | None] = mapped_column(Boolean)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The run (and its sync lock's token) that claimed a processing event: a sweeper hands
+    # back only the events of a run whose lock lapsed.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     payload: Mapped[str | None] = mapped_column(Text)  # this event as received, or the raw body
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -15,7 +15,7 @@ import redis
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from gateway import create_app
+from gateway import create_app, embedded
 from gateway.extensions import db
 from tests.support.services import ensure_postgres, ensure_redis, env_url
 
@@ -30,7 +30,6 @@ REDIS_URL = env_url("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 FAST_SETTINGS = {
     "QBO_THROTTLE_PAUSE_SECONDS": 1.0,
     "SWEEPER_INTERVAL_SECONDS": 0.5,
-    "STALE_PENDING_SECONDS": 1.0,
     "RETRY_BASE_SECONDS": 0.2,
     "COALESCE_WINDOW_MS": 0,
     "SYNC_LOCK_SECONDS": 2.0,
@@ -139,8 +138,14 @@ def _truncate_all() -> None:
 
 
 @pytest.fixture
-def app(fakes, database_url, redis_url, live_gateway):
-    app = create_app(gateway_settings(fakes, database_url, redis_url))
+def app_overrides() -> dict:
+    """Settings a test directory changes for its `app` (the browser tests set PUBLIC_URL)."""
+    return {}
+
+
+@pytest.fixture
+def app(fakes, database_url, redis_url, live_gateway, app_overrides):
+    app = create_app({**gateway_settings(fakes, database_url, redis_url), **app_overrides})
     redis.Redis.from_url(redis_url).flushdb()
     fakes.reset()
     with app.app_context():
@@ -164,12 +169,13 @@ def make_app(fakes):
 
     yield make
     for app in made:
+        embedded.stop(app)  # an embedded app that served a request runs its jobs and sweeper
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
         backend = app.extensions["gateway_backend"]
         if backend.redis is not None:
-            backend.redis.close()
+            backend.close()
 
 
 @pytest.fixture
@@ -200,7 +206,8 @@ def sign_in(client, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWO
     )
     assert response.status_code == 302, response.text
     # Signing in starts a fresh session, so the token changes.
-    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token_of(client.get("/admin/").text)
+    page = client.get("/admin/", follow_redirects=True)
+    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token_of(page.text)
     return client
 
 

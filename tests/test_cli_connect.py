@@ -95,7 +95,7 @@ def test_connect_does_not_interleave_with_a_refresh_of_the_same_connection(
     refreshing = threading.Thread(target=refresh)
     refreshing.start()
     deadline = time.monotonic() + 10
-    while not queue.backend().is_locked(connection.lock_name):
+    while queue.backend().lock_holder(connection.lock_name) is None:
         assert time.monotonic() < deadline, "the refresh never took its lock"
         time.sleep(0.005)
     result = app.test_cli_runner().invoke(args=connection.connect_args)

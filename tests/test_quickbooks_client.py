@@ -19,6 +19,7 @@ from gateway.connectors.quickbooks import (
 )
 from gateway.extensions import db
 from gateway.models import Company, ConnectionStatus, utcnow
+from tests.support.factories import connect_quickbooks
 from tests.support.scenario import connect
 
 THROTTLE_XML = (
@@ -185,10 +186,10 @@ def test_faults_are_found_wherever_they_are_and_whatever_their_shape():
 @pytest.mark.parametrize(
     ("answer", "code", "retryable"),
     [
-        (LATE_FAULT, "10000", False),
-        (ERROR_AS_OBJECT, "6190", False),
+        (LATE_FAULT, "10000", True),  # Intuit's severe range: an error on their side
+        (ERROR_AS_OBJECT, "6190", False),  # the subscription ended: a person acts first
         (NESTED_FAULT, "2010", False),
-        (EMPTY_FAULT, "", False),
+        (EMPTY_FAULT, "", True),
         (NO_QUERY_RESPONSE, "", True),
         (RECORDS_WITHOUT_IDS, "", True),
         ([], "", True),
@@ -237,16 +238,7 @@ def test_reconnected_company_is_connected_again(gw, runner):
     company.status = ConnectionStatus.RECONNECT_NEEDED
     db.session.commit()
     fresh = gw.platforms.qbo("POST", "/_fake/companies", json={"name": "again"})
-    result = runner.invoke(
-        args=[
-            "connect",
-            "quickbooks",
-            "--realm-id",
-            fresh["realmId"],
-            "--refresh-token",
-            fresh["refresh_token"],
-        ]
-    )
+    result = connect_quickbooks(runner, fresh["realmId"], fresh["refresh_token"])
     assert result.exit_code == 0
     assert fresh["realmId"] in result.output
     bad = runner.invoke(args=["connect", "quickbooks", "--realm-id", "1", "--refresh-token", "no"])

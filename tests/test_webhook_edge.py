@@ -7,11 +7,11 @@ import json
 import time
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from gateway import queue
 from gateway.extensions import db
-from gateway.models import Event, EventStatus, ObjectMapping
+from gateway.models import EventStatus, ObjectMapping
 from tests.conftest import VERIFIER_TOKEN
 from tests.support.factories import (
     add_company,
@@ -21,17 +21,12 @@ from tests.support.factories import (
     shared_file,
     signed,
 )
+from tests.support.factories import (
+    stored_events as events,
+)
 from tests.support.services import PrivateRedis, free_port
 
 URL = "/webhooks/quickbooks"
-
-
-def events(**where) -> list[Event]:
-    db.session.rollback()
-    query = select(Event).order_by(Event.id)
-    for name, value in where.items():
-        query = query.where(getattr(Event, name) == value)
-    return list(db.session.execute(query).scalars())
 
 
 @pytest.fixture
@@ -432,7 +427,7 @@ def test_a_time_that_would_not_read_back_is_dropped_and_the_event_syncs(
     [stored] = events()
     assert stored.occurred_at is None
     assert last_updated in stored.payload
-    [claimed] = inbox.claim(stored.sync_key, 10)
+    [claimed] = inbox.claim(stored.sync_key, 10, "a-test-run")
     assert claimed.status == EventStatus.PROCESSING
 
 
@@ -454,7 +449,7 @@ def test_claim_fails_a_row_that_cannot_be_read_instead_of_stranding_the_others(a
         {"key": key},
     )
     db.session.commit()
-    claimed = inbox.claim(key, 10)
+    claimed = inbox.claim(key, 10, "a-test-run")
     assert [e.dedupe_key for e in claimed] == ["a", "c"]
     statuses = dict(db.session.execute(text("SELECT dedupe_key, status FROM events")).all())
     assert statuses == {"a": "processing", "b": "failed", "c": "processing"}
@@ -503,3 +498,11 @@ def test_dedupe_keys_carry_the_company_and_the_record_merged_away(client, realm)
     body, headers = signed(classic(realm, *merges), VERIFIER_TOKEN)
     assert client.post(URL, data=body, headers=headers).json["stored"] == 2
     assert sorted(e.deleted_id for e in events(operation="merge")) == ["10", "9"]
+
+
+def test_a_wrong_method_gets_json_naming_the_allowed_ones(client):
+    for path in ("/webhooks/quickbooks", "/callouts/salesforce"):
+        response = client.put(path, data=b"{}")
+        assert response.status_code == 405
+        assert response.json["error"] == "method_not_allowed"
+        assert "POST" in response.headers["Allow"]
