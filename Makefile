@@ -1,12 +1,17 @@
 # One Makefile: `make run` serves the gateway (SQLite, in-process jobs), `make test` runs the
 # whole suite on the local PostgreSQL and Redis, `make bench` measures, `make lint` checks style.
-PYTHON ?= python3.11
+# Python 3.11, 3.12 and 3.13 are supported (`make check-wheels` proves every pin installs on
+# each). The newest one that runs is used; `make PYTHON=/path/to/python3.x` picks another.
+# Each candidate is run rather than looked up: pyenv puts shims on PATH even for versions
+# that are installed but not active, and those shims only print an error.
+SUPPORTED_PYTHONS := 3.13 3.12 3.11
+PYTHON ?= $(firstword $(foreach v,$(SUPPORTED_PYTHONS),$(shell python$(v) -c '' >/dev/null 2>&1 && echo python$(v))))
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench clean deps admin-assets browser salesforce-tools
+.PHONY: run test lint bench clean deps check-wheels admin-assets browser salesforce-tools
 
 # Admin front end: htmx from npm (package-lock.json pins it), copied where Flask serves it by
 # package.json's "vendor" script (Heroku's Node buildpack runs the same). Nothing third-party is
@@ -36,7 +41,10 @@ $(SALESFORCE_TOOLS): salesforce/package.json salesforce/package-lock.json
 salesforce-tools: $(SALESFORCE_TOOLS)
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@test -x $(BIN)/python || test -n "$(PYTHON)" || { \
+	  echo "Python 3.11, 3.12 or 3.13 is needed: none of python3.13, python3.12, python3.11" \
+	    "runs here. Install one, or: make PYTHON=/path/to/python3.x"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
@@ -47,8 +55,21 @@ run: $(STAMP) admin-assets
 	$(BIN)/flask db upgrade
 	PORT=$${PORT:-5000} HOST=127.0.0.1 WEB_CONCURRENCY=1 $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(STAMP) admin-assets browser $(SALESFORCE_TOOLS)
+test: $(STAMP) check-wheels admin-assets browser $(SALESFORCE_TOOLS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every pinned dependency (and what it pulls in) has a wheel for each supported Python, so a
+# newcomer on any of them installs without a compiler. Needs the package index; the wheels are
+# kept under build/ so a second run only asks the index.
+PINS := build/pins.txt
+check-wheels: $(STAMP)
+	@mkdir -p build
+	@$(BIN)/python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(*p["dependencies"], *(d for g in p["optional-dependencies"].values() for d in g), sep="\n")' > $(PINS)
+	@for v in $(SUPPORTED_PYTHONS); do \
+	  echo "check-wheels: Python $$v"; \
+	  $(BIN)/python -m pip download --quiet --only-binary=:all: --python-version $$v \
+	    --dest build/wheels/py$$v -r $(PINS) || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -57,4 +78,4 @@ bench: $(STAMP)
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache node_modules $(ADMIN_VENDOR)
+	rm -rf $(VENV) instance .pytest_cache build node_modules $(ADMIN_VENDOR)

@@ -1,4 +1,4 @@
-"""Command-line set-up: `flask connect ...` and `flask sync-config ...`."""
+"""Command-line set-up: `flask connect ...`, `flask keys rotate` and `flask sync-config ...`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
-from . import connections, mapping_store, sync_config
+from . import connections, crypto, mapping_store
+from .config import ConfigError
 from .connectors import ConnectorError
-from .connectors.tokens import refresh_grant
+from .connectors.tokens import (
+    quickbooks_token_lock,
+    reencrypt_all,
+    refresh_grant,
+    token_lock,
+)
 from .extensions import db
 from .inbound import callout_routing
 from .salesforce_package import salesforce_package_group
@@ -43,12 +49,19 @@ def connect() -> None:
 @click.option("--default/--no-default", default=None, help="Make it the default company.")
 def connect_quickbooks(realm_id: str, refresh_token: str, default: bool | None) -> None:
     config = current_app.config
-    token = _exchange(
-        config["QBO_TOKEN_URL"], config["QBO_CLIENT_ID"], config["QBO_CLIENT_SECRET"], refresh_token
-    )
-    # The token answer carries the refresh token in force (rotated or not).
-    token["refresh_token"] = token.get("refresh_token") or refresh_token
-    company = connections.save_quickbooks_company(realm_id, token, default)
+    # Under the token lock, the exchange too: a refresh of the same connection in flight would
+    # otherwise store its (older) tokens over these once it finishes.
+    with token_lock(quickbooks_token_lock(realm_id)):
+        token = _exchange(
+            config["QBO_TOKEN_URL"],
+            config["QBO_CLIENT_ID"],
+            config["QBO_CLIENT_SECRET"],
+            refresh_token,
+        )
+        # The token answer carries the refresh token in force (rotated or not).
+        token["refresh_token"] = token.get("refresh_token") or refresh_token
+        company = connections.save_quickbooks_company(realm_id, token, default)
+        db.session.commit()
     _save_connection(f"Connected QuickBooks company {realm_id}.")
     try:
         # Its name, for the admin pages (one cheap read).
@@ -62,18 +75,44 @@ def connect_quickbooks(realm_id: str, refresh_token: str, default: bool | None) 
 @click.option("--refresh-token", required=True, help="A refresh token of the integration user.")
 def connect_salesforce(refresh_token: str) -> None:
     config = current_app.config
-    token = _exchange(
-        config["SF_LOGIN_URL"] + "/services/oauth2/token",
-        config["SF_CLIENT_ID"],
-        config["SF_CLIENT_SECRET"],
-        refresh_token,
-    )
-    token["refresh_token"] = token.get("refresh_token") or refresh_token
-    try:
-        org = connections.save_salesforce_org(token)
-    except connections.ConnectionProblem as exc:
-        raise click.ClickException(str(exc)) from exc
+    with token_lock(connections.salesforce_connect_lock()):
+        token = _exchange(
+            config["SF_LOGIN_URL"] + "/services/oauth2/token",
+            config["SF_CLIENT_ID"],
+            config["SF_CLIENT_SECRET"],
+            refresh_token,
+        )
+        token["refresh_token"] = token.get("refresh_token") or refresh_token
+        try:
+            org = connections.save_salesforce_org(token)
+        except connections.ConnectionProblem as exc:
+            raise click.ClickException(str(exc)) from exc
+        db.session.commit()
     _save_connection(f"Connected Salesforce org {org.org_id} at {org.instance_url}.")
+
+
+@click.group("keys", help="Token encryption keys (TOKEN_ENCRYPTION_KEYS).")
+def keys() -> None:
+    pass
+
+
+@keys.command("rotate")
+def rotate_keys() -> None:
+    """Re-encrypt every stored token under the newest key (the first of TOKEN_ENCRYPTION_KEYS).
+
+    Afterwards the older keys can be dropped from the setting. Exits non-zero, naming the
+    setting to restore, when some connection's tokens open under none of the current keys.
+    """
+    result = reencrypt_all()
+    click.echo(
+        f"Re-encrypted {result.tokens} tokens of {result.connections} connections under the "
+        f"newest key ({crypto.newest_key_source()})."
+    )
+    if result.unreadable:
+        raise click.ClickException(
+            f"{len(result.unreadable)} connections could not be decrypted and were left as "
+            "they are:\n" + "\n".join(result.unreadable)
+        )
 
 
 @click.group("sync-config", help="Export or import object and field mappings (YAML).")
@@ -102,7 +141,7 @@ def import_config(file: Path, prune: bool) -> None:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from exc
     try:
         result = mapping_store.import_text(text, prune)
-    except sync_config.ConfigError as exc:
+    except ConfigError as exc:
         raise click.ClickException(f"{file} is not valid:\n{exc}") from exc
     click.echo(result.summary())
 
@@ -138,6 +177,7 @@ def _report_adopted(adopted: int) -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(companies_group)
     app.cli.add_command(connect)
+    app.cli.add_command(keys)
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)
     app.cli.add_command(salesforce_package_group)

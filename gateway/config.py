@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from . import crypto
 
 QBO_API_BASES = {
     "sandbox": "https://sandbox-quickbooks.api.intuit.com",
@@ -21,6 +23,8 @@ QBO_API_BASES = {
 QBO_AUTH_URL = "https://appcenter.intuit.com/connect/oauth2"
 QBO_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"  # noqa: S105 (a URL)
 QBO_REVOKE_URL = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
+# What an unset SECRET_KEY used to mean in embedded mode; kept only to open tokens stored then.
+DEVELOPMENT_SECRET_KEY = "dev-only-not-secret"  # noqa: S105
 
 # Waits, windows and limits. Defaults are the platform's documented values; tests shorten them.
 TUNABLES: dict[str, tuple[type, Any]] = {
@@ -53,8 +57,14 @@ TUNABLES: dict[str, tuple[type, Any]] = {
 }
 
 
-class ConfigError(RuntimeError):
-    """A setting is missing or wrong; the message says which and what to do."""
+class ConfigError(ValueError):
+    """A setting, or the sync-config file, is missing or wrong; the message says where and what
+    to do. ``errors`` holds one problem a line, because a file is reported whole (fix in one pass).
+    """
+
+    def __init__(self, errors: str | Iterable[str]) -> None:
+        self.errors = [errors] if isinstance(errors, str) else list(errors)
+        super().__init__("\n".join(self.errors))
 
 
 def _list(value: str | None) -> list[str]:
@@ -139,6 +149,9 @@ def load_config(
         "SF_API_VERSION": sf_api_version,
         "SF_CALLOUT_SECRETS": _list(env.get("SF_CALLOUT_SECRETS")),
         "TOKEN_ENCRYPTION_KEYS": _list(env.get("TOKEN_ENCRYPTION_KEYS")),
+        # Embedded mode's own random keys, made on first start when the settings are unset.
+        "TOKEN_ENCRYPTION_KEY_FILE": str(instance_path / "token-encryption.key"),
+        "SECRET_KEY_FILE": str(instance_path / "secret-key"),
         # How many proxies in front of the gateway set X-Forwarded-For/-Proto (Heroku's router:
         # 1). Without it every client has the router's address, so sign-in attempts would be
         # limited for everyone at once; with 0 those headers are ignored (they can be forged).
@@ -158,10 +171,42 @@ def load_config(
     return config
 
 
+def _key_file(config: dict, name: str) -> str:
+    try:
+        return crypto.load_or_create_key_file(Path(config[name]))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{name}: {exc}") from exc
+
+
+def _token_keys(config: dict, embedded: bool) -> tuple[list[str], str]:
+    """The token keys, newest first, and where the newest comes from.
+
+    Keys derived from SECRET_KEY come last, to decrypt only: tokens stored before a key was
+    configured (or, in embedded mode, under the old public development SECRET_KEY) still open,
+    and `flask keys rotate` moves them to the newest key.
+    """
+    derived = [crypto.derived_key(config["SECRET_KEY"])]
+    configured = config["TOKEN_ENCRYPTION_KEYS"]
+    if not embedded:
+        source = crypto.FROM_SETTING if configured else crypto.FROM_SECRET_KEY
+        return [*configured, *derived], source
+    if config["SECRET_KEY"] != DEVELOPMENT_SECRET_KEY:
+        derived.append(crypto.derived_key(DEVELOPMENT_SECRET_KEY))
+    # Never encrypt under a key derived from SECRET_KEY here: it may be the public default.
+    # A key file made earlier keeps opening what it encrypted.
+    if configured and not Path(config["TOKEN_ENCRYPTION_KEY_FILE"]).exists():
+        return [*configured, *derived], crypto.FROM_SETTING
+    file_key = _key_file(config, "TOKEN_ENCRYPTION_KEY_FILE")
+    if configured:
+        return [*configured, file_key, *derived], crypto.FROM_SETTING
+    return [file_key, *derived], crypto.FROM_KEY_FILE
+
+
 def finish_config(config: dict) -> None:
     """Derive and check what depends on overrides too; called once the app config is complete."""
     config["SQLALCHEMY_DATABASE_URI"] = _normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     production = config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    embedded = config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     if production and not config.get("TESTING"):
         missing = [
             name
@@ -173,9 +218,14 @@ def finish_config(config: dict) -> None:
                 "With DATABASE_URL on PostgreSQL (production) these must be set: "
                 + ", ".join(missing)
             )
-    if not config.get("SECRET_KEY"):
-        # Embedded mode only: a fixed development key keeps local sessions across restarts.
-        config["SECRET_KEY"] = "dev-only-not-secret"  # noqa: S105
+    if not config.get("SECRET_KEY") and embedded:
+        # A public default would let anyone sign an admin session cookie: embedded mode makes
+        # its own random key on first start (kept, so sessions survive a restart).
+        config["SECRET_KEY"] = _key_file(config, "SECRET_KEY_FILE")
+    elif not config.get("SECRET_KEY"):
+        # Only a TESTING app on PostgreSQL gets here: production refuses to start without one.
+        config["SECRET_KEY"] = DEVELOPMENT_SECRET_KEY
+    config["TOKEN_KEYS"], config["TOKEN_KEYS_SOURCE"] = _token_keys(config, embedded)
     config["MAX_CONTENT_LENGTH"] = config["MAX_WEBHOOK_BYTES"]
     # OAuth over plain http is allowed only for a gateway on this machine (make run).
     loopback = _is_loopback_url(config["PUBLIC_URL"])

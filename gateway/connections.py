@@ -18,6 +18,7 @@ from .connectors.quickbooks import QuickBooksClient
 from .connectors.quickbooks import store_token as store_quickbooks_token
 from .connectors.salesforce import SalesforceClient
 from .connectors.salesforce import store_token as store_salesforce_token
+from .connectors.tokens import salesforce_token_lock
 from .extensions import db
 from .inbound import callout_routing
 from .models import Company, ConnectionStatus, Event, EventStatus, SalesforceOrg
@@ -161,3 +162,11 @@ def _forget_tokens(row: Company | SalesforceOrg) -> None:
     row.status = ConnectionStatus.RECONNECT_NEEDED
     row.status_detail = DISCONNECTED_DETAIL
     db.session.commit()
+
+
+def salesforce_connect_lock() -> str:
+    """The token lock a new Salesforce token is stored under: the connected org's (the one a
+    refresh could be writing), since the new token's org is known only from its answer."""
+    connected = db.session.execute(select(SalesforceOrg.org_id).limit(1)).scalar_one_or_none()
+    db.session.rollback()
+    return salesforce_token_lock(connected or "not-connected-yet")

@@ -6,14 +6,14 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
+from . import dialects
 from .extensions import db
 from .inbound.storable import clean_text, column_length, is_clean, misfit, storable_time
 from .models import Event, EventStatus, utcnow
@@ -107,9 +107,8 @@ _INSERT = _insert_returning()
 
 def _insert_skipping_duplicates():
     table = Event.__table__
-    module = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     return (
-        module.insert(table)
+        dialects.insert(table)
         .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
         .returning(table.c.sync_key, table.c.status)
     )
@@ -226,8 +225,6 @@ def oldest_due_pending(sync_key: str) -> datetime | None:
     oldest = db.session.execute(
         select(func.min(Event.received_at)).where(*_due_pending(sync_key))
     ).scalar_one()
-    if oldest is not None and oldest.tzinfo is None:  # SQLite drops the zone
-        oldest = oldest.replace(tzinfo=UTC)
     return oldest
 
 

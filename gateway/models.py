@@ -7,9 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -20,10 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import crypto
+from .dialects import BigId, UTCDateTime
 from .extensions import db
-
-# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a bigint identity.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
@@ -71,12 +67,10 @@ class Company(EncryptedTokens, db.Model):
     status_detail: Mapped[str | None] = mapped_column(Text)
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
-    access_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    refresh_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refresh_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     def __repr__(self) -> str:
         return f"<Company {self.realm_id} {self.status}>"
@@ -95,10 +89,8 @@ class SalesforceOrg(EncryptedTokens, db.Model):
     status_detail: Mapped[str | None] = mapped_column(Text)
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class ObjectMapping(db.Model):
@@ -113,9 +105,7 @@ class ObjectMapping(db.Model):
     direction: Mapped[str] = mapped_column(String(32))
     realtime: Mapped[bool] = mapped_column(Boolean, default=False)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     def apply_spec(self, spec: dict[str, Any]) -> None:
         self.name = spec["name"]
@@ -164,23 +154,21 @@ class Event(db.Model):
     # From a Salesforce callout: the QuickBooks type it asked for (picks among mappings).
     target_type: Mapped[str | None] = mapped_column(String(64))
     deleted_id: Mapped[str | None] = mapped_column(String(64))  # the record merged away
-    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Events sharing a sync key are drained together by one job (coalescing).
     sync_key: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=EventStatus.PENDING)
     reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     retryable: Mapped[bool | None] = mapped_column(Boolean)
-    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The run (and its sync lock's token) that claimed a processing event: a sweeper hands
     # back only the events of a run whose lock lapsed.
     claim_token: Mapped[str | None] = mapped_column(String(32))
     payload: Mapped[str | None] = mapped_column(Text)  # this event as received, or the raw body
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     company: Mapped[Company | None] = relationship()
 
@@ -208,6 +196,4 @@ class RecordLink(db.Model):
     quickbooks_sync_token: Mapped[str | None] = mapped_column(String(32))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     merged_into: Mapped[str | None] = mapped_column(String(64))  # survivor's QuickBooks id
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

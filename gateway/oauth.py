@@ -32,6 +32,7 @@ from requests_oauthlib import OAuth2Session
 
 from . import connections
 from .connectors import ConnectorError
+from .connectors.tokens import quickbooks_token_lock, token_lock
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,10 @@ def quickbooks_callback():
         )
     except OAuthRefused as exc:
         return _refused("quickbooks", exc)
-    company = connections.save_quickbooks_company(realm_id, token)
+    # Stored under the lock a refresh takes, so a refresh never interleaves with it.
+    with token_lock(quickbooks_token_lock(realm_id)):
+        company = connections.save_quickbooks_company(realm_id, token)
+        db.session.commit()
     connections.commit_connected()
     try:
         name = connections.check_quickbooks(company)
@@ -206,7 +210,9 @@ def salesforce_callback():
                 'Salesforce gave no refresh token: allow the refresh_token scope ("Perform '
                 "requests at any time\") in the app's OAuth settings, then connect again."
             )
-        org = connections.save_salesforce_org(token)
+        with token_lock(connections.salesforce_connect_lock()):
+            org = connections.save_salesforce_org(token)
+            db.session.commit()
     except (OAuthRefused, connections.ConnectionProblem) as exc:
         db.session.rollback()
         return _refused("salesforce", exc)

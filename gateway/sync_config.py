@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from gateway.config import ConfigError  # each of its errors reads "line N: path: problem"
 from gateway.mapping import (
     BOTH,
     COERCIONS,
@@ -49,14 +50,6 @@ _QBO_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _INVALID = object()  # a value already reported as an error
-
-
-class ConfigError(ValueError):
-    """The file is not a valid sync config; ``errors`` holds one "line N: path: problem" each."""
-
-    def __init__(self, errors: Iterable[str]) -> None:
-        self.errors = list(errors)
-        super().__init__("\n".join(self.errors))
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:

@@ -72,3 +72,16 @@ def test_create_app_takes_overrides_without_touching_the_environment(tmp_path):
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db", "TESTING": True})
     assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("x.db")
     assert app.extensions["gateway_backend"].health() == "not configured"
+
+
+def test_one_config_error_for_settings_and_the_sync_config_file(tmp_path):
+    from gateway import sync_config
+
+    assert sync_config.ConfigError is ConfigError
+    with pytest.raises(ConfigError) as setting:
+        load_config({"QBO_ENVIRONMENT": "staging"}, instance_path=tmp_path)
+    assert setting.value.errors == [str(setting.value)]
+    with pytest.raises(ConfigError) as file:
+        sync_config.parse_config("mappings: [{name: x}, {name: y}]")
+    assert len(file.value.errors) > 1
+    assert str(file.value) == "\n".join(file.value.errors)

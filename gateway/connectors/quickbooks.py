@@ -22,7 +22,7 @@ from ..qbo_entities import NAME_LIST_ENTITIES, resource_path
 from . import ConnectorError, Unavailable
 from .last_success import note_success
 from .ratelimit import Limits, MemoryLimiter, Paused, RedisLimiter
-from .tokens import expires_at, refresh_connection, refresh_grant
+from .tokens import expires_at, quickbooks_token_lock, refresh_connection, refresh_grant
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +226,6 @@ class QuickBooksClient:
     def _expired(self, expires) -> bool:
         if expires is None:
             return True
-        if expires.tzinfo is None:  # SQLite hands back naive datetimes
-            expires = expires.replace(tzinfo=utcnow().tzinfo)
         return expires - EXPIRY_MARGIN <= utcnow()
 
     def refresh(self, failed_token: str | None = None) -> None:
@@ -242,7 +240,7 @@ class QuickBooksClient:
         row = refresh_connection(
             Company,
             self.company_id,
-            f"token:qbo:{self.realm_id}",
+            quickbooks_token_lock(self.realm_id),
             still_needed,
             lambda refresh_token: refresh_grant(
                 config["QBO_TOKEN_URL"],

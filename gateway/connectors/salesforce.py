@@ -20,7 +20,7 @@ from .. import queue
 from ..models import SalesforceOrg
 from . import ConnectorError, Unavailable
 from .last_success import note_success
-from .tokens import refresh_connection, refresh_grant
+from .tokens import refresh_connection, refresh_grant, salesforce_token_lock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -134,7 +134,7 @@ class SalesforceClient:
         row = refresh_connection(
             SalesforceOrg,
             self.org_row_id,
-            f"token:sf:{self.org_id}",
+            salesforce_token_lock(self.org_id),
             lambda row: row.access_token == failed_token,
             lambda refresh_token: refresh_grant(
                 config["SF_LOGIN_URL"] + "/services/oauth2/token",

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from .. import dialects
 from ..extensions import db
 from ..models import RecordLink, utcnow
 
@@ -67,9 +67,8 @@ class LinkWrites:
         """Insert or update the gathered links. An upsert, because two jobs may link the same
         record at once (a Customer job, and an Invoice job syncing that Customer first)."""
         table = RecordLink.__table__
-        module = postgresql if db.engine.dialect.name == "postgresql" else sqlite
         for columns, rows in self._rows.items():
-            statement = module.insert(table)
+            statement = dialects.insert(table)
             updates = {name: statement.excluded[name] for name in (*columns, "updated_at")}
             statement = statement.on_conflict_do_update(
                 index_elements=["mapping_id", "company_id", "quickbooks_id"], set_=updates
