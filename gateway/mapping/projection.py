@@ -1,0 +1,59 @@
+"""What one side already holds of a mapping, in the shape the other direction's mapping produces.
+
+The payload hash of a direction is kept per record link. After we read or write a record on one
+side, its projection (the values at the paths the other direction writes) is hashed and stored,
+so when the other platform tells us about the same content (our own write echoed back, or a
+change of a field we do not map) the freshly mapped payload hashes equal and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.mapping.coerce import value_key
+from gateway.mapping.paths import get_path, set_path
+
+
+def _rules_towards(spec: Mapping[str, Any], direction: str, target_key: str) -> list[Mapping]:
+    return [
+        rule
+        for rule in spec.get("fields", ())
+        if rule.get("direction", spec.get("direction", "both")) in (direction, "both")
+        and target_key in rule
+    ]
+
+
+def quickbooks_projection(record: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a QuickBooks record has at the paths Salesforce → QuickBooks writes."""
+    from gateway.mapping import clean_quickbooks_record
+
+    cleaned = clean_quickbooks_record(record)
+    body: dict[str, Any] = {}
+    for rule in _rules_towards(spec, "salesforce_to_quickbooks", "quickbooks"):
+        value = get_path(cleaned, rule["quickbooks"])
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            set_path(body, rule["quickbooks"], value)
+    return body
+
+
+def salesforce_projection(record: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a Salesforce record has in the fields QuickBooks → Salesforce writes."""
+    return {
+        rule["salesforce"]: record.get(rule["salesforce"])
+        for rule in _rules_towards(spec, "quickbooks_to_salesforce", "salesforce")
+    }
+
+
+def _same(left: Any, right: Any) -> bool:
+    blank = (None, "")
+    if left in blank or right in blank:
+        return left in blank and right in blank
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    return value_key(left) == value_key(right)
+
+
+def salesforce_differences(payload: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of `payload` whose value the Salesforce `record` does not hold yet."""
+    return {name: value for name, value in payload.items() if not _same(value, record.get(name))}

@@ -1,0 +1,647 @@
+"""Salesforce -> QuickBooks: read the changed records, map them, write them, link them.
+
+One run handles the claimed events of one (company, Salesforce object): one SOQL query reads
+every changed record (and one more its line items), referenced records (an Opportunity's
+Account, a line's Product2) are written first, creates and sparse updates go out in QuickBooks
+batches of 30, and the company-qualified QuickBooks ids go back to Salesforce in one
+collection call. Each event ends synced, skipped (with why) or failed (with the API's error).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from simple_salesforce.format import format_soql
+from sqlalchemy import select
+
+from .. import inbox, mapping
+from ..connectors import ReconnectNeeded
+from ..connectors.quickbooks import QuickBooksClient, QuickBooksError, quote
+from ..connectors.quickbooks_writes import (
+    DuplicateName,
+    KeptQuickBooks,
+    QuickBooksWrites,
+    StaleObject,
+    Write,
+)
+from ..connectors.salesforce import SalesforceClient, record_error
+from ..extensions import db
+from ..mapping.lines import LineMapping
+from ..models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
+from ..qbo_entities import NAME_LIST_ENTITIES
+from . import links
+from .lines import attach_line_items, line_mapping
+from .to_salesforce import MAX_PARENT_DEPTH, Outcome, delete_policy, external_id
+
+log = logging.getLogger(__name__)
+DIRECTION = "salesforce_to_quickbooks"
+MAX_IDS_PER_QUERY = 300  # keeps a SOQL GET well inside URL limits
+# The field QuickBooks keeps a name-list record's unique name in (6240 when it is taken).
+NAME_FIELDS = {"Customer": "DisplayName", "Vendor": "DisplayName", "Employee": "DisplayName"}
+
+
+@dataclass
+class Planned:
+    """One record ready to be written to QuickBooks."""
+
+    record: dict  # the Salesforce record as read
+    payload: dict  # the QuickBooks body (without Id/SyncToken)
+    digest: str
+    link: object | None  # RecordLink, or None for a create
+    quickbooks_id: str | None
+
+
+def parse_modstamp(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def quickbooks_updated_at(record: dict) -> datetime | None:
+    return parse_modstamp((record.get("MetaData") or {}).get("LastUpdatedTime"))
+
+
+class SalesforceToQuickBooks:
+    def __init__(self, company_id: int, sobject: str, events: list[Event]):
+        self.company = db.session.get(Company, company_id)
+        self.sobject = sobject
+        self.events = events
+        self.outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
+        self.link_writes = links.LinkWrites()
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        mappings = self._mappings(self.sobject, realtime_only=True)
+        if not mappings:
+            for event in self.events:
+                inbox.finish(event, EventStatus.SKIPPED, f"real time is off for {self.sobject}")
+            db.session.commit()
+            return
+        self._connect()
+        upsert_ids, removals = self._plan()
+        for spec_row in mappings:
+            records = self._read(spec_row, sorted(upsert_ids))
+            found = {record["Id"] for record in records}
+            gone = {sf_id: "not found in Salesforce (deleted)" for sf_id in upsert_ids - found}
+            self.push(spec_row, records, depth=0)
+            self.remove(spec_row, {**removals, **gone})
+            db.session.commit()
+        self._finish_events()
+        db.session.commit()
+
+    def _connect(self) -> None:
+        org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
+        if org is None:
+            raise ReconnectNeeded(
+                "Salesforce is not connected (flask connect salesforce --refresh-token ...)"
+            )
+        for name, row in (("Salesforce", org), ("QuickBooks", self.company)):
+            if row.status == ConnectionStatus.RECONNECT_NEEDED:
+                raise ReconnectNeeded(f"{name} needs reconnecting: {row.status_detail}")
+        self.qbo = QuickBooksClient(self.company)
+        self.writes = QuickBooksWrites(self.qbo)
+        self.sf = SalesforceClient(org)
+
+    def _mappings(self, sobject: str, realtime_only: bool) -> list[ObjectMapping]:
+        query = select(ObjectMapping).where(
+            ObjectMapping.salesforce_object == sobject,
+            ObjectMapping.direction.in_(("both", DIRECTION)),
+        )
+        if realtime_only:
+            query = query.where(ObjectMapping.realtime.is_(True))
+        return list(db.session.execute(query.order_by(ObjectMapping.id)).scalars())
+
+    def _plan(self) -> tuple[set[str], dict[str, str]]:
+        upsert_ids: set[str] = set()
+        removals: dict[str, str] = {}
+        for event in self.events:
+            if event.operation == "delete":
+                removals[event.record_id] = "deleted in Salesforce"
+            else:  # upsert, and undelete: the record is back and written again
+                upsert_ids.add(event.record_id)
+                removals.pop(event.record_id, None)
+        return upsert_ids - removals.keys(), removals
+
+    # -- reading Salesforce ---------------------------------------------------------------------
+
+    def _read(self, spec_row: ObjectMapping, ids: list[str]) -> list[dict]:
+        """The records with every mapped field, in one query per few hundred ids."""
+        if not ids:
+            return []
+        spec = spec_row.spec
+        fields = {"Id", "SystemModstamp", spec["external_id"]}
+        fields |= {rule["salesforce"] for rule in spec["fields"] if "salesforce" in rule}
+        policy, flag_field = delete_policy(spec)
+        if flag_field:
+            fields.add(flag_field)
+        records: list[dict] = []
+        for start in range(0, len(ids), MAX_IDS_PER_QUERY):
+            chunk = ids[start : start + MAX_IDS_PER_QUERY]
+            # Names come from a validated mapping; the ids went through format_soql.
+            soql = format_soql(
+                f"SELECT {', '.join(sorted(fields))} FROM {spec['salesforce']} WHERE Id IN {{}}",  # noqa: S608
+                chunk,
+            )
+            records.extend(self.sf.query_all(soql))
+        lines = self._lines(spec)
+        if lines is not None and records:
+            attach_line_items(self.sf, lines, records)
+        return records
+
+    # -- creates and updates --------------------------------------------------------------------
+
+    def push(self, spec_row: ObjectMapping, records: list[dict], depth: int) -> None:
+        if not records:
+            return
+        spec = spec_row.spec
+        entity = spec["quickbooks"]
+        field_types = self.sf.field_types(spec["salesforce"])
+        existing = links.find_by_salesforce(
+            spec_row.id, self.company.id, (r["Id"] for r in records)
+        )
+        resolved = self._resolve_references(spec, records, depth)
+        lines = self._lines(spec)
+        line_types = None
+        if lines is not None:
+            resolved.update(self._line_references(lines, records, depth))
+            line_types = self.sf.field_types(lines.sobject)
+        planned: list[Planned] = []
+        for record in records:
+            sf_id = record["Id"]
+            link = existing.get(sf_id)
+            qbo_id = link.quickbooks_id if link is not None else self._our_external_id(spec, record)
+            try:
+                payload = mapping.to_quickbooks(record, spec, resolved, field_types)
+                if lines is not None:
+                    payload["Line"] = lines.to_quickbooks(
+                        record,
+                        qbo_id,
+                        self._parent_amount(spec, record),
+                        resolved,
+                        line_types,
+                    )
+            except mapping.UnresolvedReference as exc:
+                self._outcome(
+                    spec, sf_id, EventStatus.FAILED, f"parent not synced yet: {exc}", True
+                )
+                continue
+            except mapping.MappingError as exc:
+                self._outcome(spec, sf_id, EventStatus.FAILED, str(exc))
+                continue
+            digest = mapping.payload_hash(self._hashable(spec, payload, lines))
+            if link is not None and link.quickbooks_hash == digest and not link.deleted:
+                self._outcome(spec, sf_id, EventStatus.SKIPPED, "unchanged")
+                continue
+            if link is not None and link.deleted and entity not in NAME_LIST_ENTITIES:
+                qbo_id = None  # a deleted transaction is gone for good: the undelete recreates it
+            if link is not None and link.deleted and entity in NAME_LIST_ENTITIES:
+                payload["Active"] = True
+            planned.append(Planned(record, payload, digest, link, qbo_id))
+        self._write(spec_row, planned, resolved, field_types, lines)
+
+    def _hashable(self, spec: dict, payload: dict, lines: LineMapping | None) -> dict:
+        if lines is None:
+            return payload
+        return {**payload, "Line": lines.hashable(payload.get("Line") or [])}
+
+    def _our_external_id(self, spec: dict, record: dict) -> str | None:
+        """A record carrying our external id for this company was linked before (the other
+        direction wrote it); its QuickBooks id is the part after the realm id."""
+        value = record.get(spec["external_id"]) or ""
+        prefix = f"{self.company.realm_id}-"
+        return value[len(prefix) :] if value.startswith(prefix) else None
+
+    @staticmethod
+    def _parent_amount(spec: dict, record: dict):
+        """The Salesforce amount a parent without line items is billed for."""
+        for rule in spec["fields"]:
+            if rule.get("quickbooks") == "TotalAmt" and "salesforce" in rule:
+                return record.get(rule["salesforce"])
+        return record.get("Amount")
+
+    def _write(
+        self,
+        spec_row: ObjectMapping,
+        planned: list[Planned],
+        resolved: dict,
+        field_types: dict,
+        lines: LineMapping | None,
+    ) -> None:
+        spec = spec_row.spec
+        entity = spec["quickbooks"]
+        if not planned:
+            return
+        current = self._current_versions(entity, planned, lines)
+        writes: list[tuple[Planned, Write]] = []
+        for plan in planned:
+            sf_id = plan.record["Id"]
+            if plan.quickbooks_id in current and current[plan.quickbooks_id] is None:
+                plan.quickbooks_id = None  # gone from QuickBooks (deleted there): write it anew
+                if lines is not None:
+                    plan.payload["Line"] = [
+                        {k: v for k, v in line.items() if k != "Id"}
+                        for line in plan.payload["Line"]
+                    ]
+            if plan.quickbooks_id is None:
+                key = f"{entity}:{sf_id}:{plan.digest}"
+                writes.append((plan, Write(entity, "create", key, plan.payload)))
+                continue
+            now = current.get(plan.quickbooks_id)
+            token = now["SyncToken"] if now else plan.link.quickbooks_sync_token
+            if now is not None and not self._salesforce_is_later(spec, plan, now):
+                continue
+            if now is not None and lines is not None:
+                plan.payload["Line"] = lines.keep_other_lines(plan.payload["Line"], now)
+            key = f"{entity}:{plan.quickbooks_id}:{plan.digest}:{token}"
+            writes.append(
+                (plan, Write(entity, "update", key, plan.payload, plan.quickbooks_id, token))
+            )
+        if len(writes) == 1:
+            results = [self._single(writes[0][1])]
+        else:
+            results = self.writes.batch([write for _, write in writes]) if writes else []
+        write_backs: list[tuple[Planned, dict, dict]] = []
+        for (plan, write), result in zip(writes, results, strict=True):
+            sf_id = plan.record["Id"]
+            if isinstance(result, StaleObject) and write.record_id:
+                result = self._update_after_stale(spec, plan, write)
+            elif isinstance(result, DuplicateName):
+                result = self._adopt_duplicate(spec, plan, result)
+            if isinstance(result, KeptQuickBooks):
+                continue
+            if isinstance(result, QuickBooksError):
+                self._outcome(spec, sf_id, EventStatus.FAILED, str(result), result.retryable)
+                continue
+            how = "created" if write.operation == "create" else "updated"
+            if result.pop("_adopted", False) or (plan.link is None and plan.quickbooks_id):
+                how = "linked and updated"
+            write_backs.append((plan, result, {"how": how}))
+        self._write_back(spec_row, write_backs, resolved, field_types)
+
+    def _single(self, write: Write) -> dict | QuickBooksError:
+        try:
+            if write.operation == "create":
+                return self.writes.create(write.entity, write.body, write.key)
+            return self.writes.update(
+                write.entity, write.record_id, write.sync_token, write.body, write.key
+            )
+        except QuickBooksError as exc:
+            if exc.retryable and not isinstance(exc, StaleObject):
+                raise  # 5xx, timeouts: the whole run is retried
+            return exc
+
+    def _current_versions(
+        self, entity: str, planned: list[Planned], lines: LineMapping | None
+    ) -> dict[str, dict | None]:
+        """QuickBooks records that must be read before the update: those whose SyncToken we
+        never saw, and invoices whose other lines (discounts) must be kept. One query."""
+        needed = [
+            p.quickbooks_id
+            for p in planned
+            if p.quickbooks_id
+            and (lines is not None or p.link is None or not p.link.quickbooks_sync_token)
+        ]
+        if not needed:
+            return {}
+        found = {r["Id"]: r for r in self.qbo.query_by_ids(entity, sorted(set(needed)))}
+        return {qbo_id: found.get(qbo_id) for qbo_id in needed}
+
+    def _salesforce_is_later(self, spec: dict, plan: Planned, current: dict) -> bool:
+        """Both sides changed since we last synced: the later edit wins, by each platform's own
+        clock (QuickBooks' MetaData.LastUpdatedTime, Salesforce's SystemModstamp)."""
+        link = plan.link
+        if link is None or not link.quickbooks_hash:
+            return True
+        changed = mapping.payload_hash(
+            self._hashable(spec, mapping.quickbooks_projection(current, spec), self._lines(spec))
+        )
+        if changed == link.quickbooks_hash:
+            return True  # QuickBooks holds what we last synced: only Salesforce changed
+        qbo_time = quickbooks_updated_at(current)
+        sf_time = parse_modstamp(plan.record.get("SystemModstamp"))
+        if qbo_time is None or sf_time is None or sf_time >= qbo_time:
+            return True
+        self._outcome(
+            spec,
+            plan.record["Id"],
+            EventStatus.SKIPPED,
+            f"conflict: QuickBooks {spec['quickbooks']} {current['Id']} was edited at "
+            f"{qbo_time.isoformat()}, after this Salesforce edit at {sf_time.isoformat()}; "
+            "kept the QuickBooks version (it is synced to Salesforce)",
+        )
+        return False
+
+    def _lines(self, spec: dict) -> LineMapping | None:
+        return line_mapping(spec, self.company.realm_id)
+
+    def _update_after_stale(
+        self, spec: dict, plan: Planned, write: Write
+    ) -> dict | QuickBooksError | KeptQuickBooks:
+        """5010: someone changed the record since we saw it; re-read, decide, write again."""
+
+        def go_ahead(current: dict) -> bool:
+            return self._salesforce_is_later(spec, plan, current)
+
+        try:
+            return self.writes.update(
+                write.entity, write.record_id, None, write.body, write.key, go_ahead
+            )
+        except KeptQuickBooks as kept:
+            return kept
+        except QuickBooksError as exc:
+            return exc
+
+    def _adopt_duplicate(
+        self, spec: dict, plan: Planned, error: DuplicateName
+    ) -> dict | QuickBooksError:
+        """6240 on create: the record exists in QuickBooks already. Find it by the mapping's
+        match rules, or by its name, and link it; never create a second one."""
+        entity = spec["quickbooks"]
+        candidates = self._find_existing(spec, plan)
+        if len(candidates) != 1:
+            found = ", ".join(sorted(c["Id"] for c in candidates)) or "none found"
+            return QuickBooksError(
+                error.status,
+                [
+                    {
+                        "code": "6240",
+                        "message": "duplicate name",
+                        "detail": f"{error}; {len(candidates)} candidate(s) ({found}): link one "
+                        "by hand or tighten the match rules",
+                    }
+                ],
+                error.intuit_tid,
+            )
+        existing = candidates[0]
+        key = f"{entity}:{existing['Id']}:{plan.digest}"
+        try:
+            updated = self.writes.update(
+                entity, existing["Id"], existing["SyncToken"], plan.payload, key
+            )
+        except QuickBooksError as exc:
+            return exc
+        plan.quickbooks_id = existing["Id"]
+        return {**updated, "_adopted": True}
+
+    def _find_existing(self, spec: dict, plan: Planned) -> list[dict]:
+        entity = spec["quickbooks"]
+        criteria = mapping.match_criteria(plan.record, spec, DIRECTION)
+        name_field = NAME_FIELDS.get(entity, "Name")
+        name = mapping.get_path(plan.payload, name_field)
+        clauses = [f"{path} = {quote(str(value))}" for path, value in criteria if "." not in path]
+        if not clauses and name:
+            clauses = [f"{name_field} = {quote(str(name))}"]
+        if not clauses:
+            return []
+        # The entity and paths come from a validated mapping; every value went through quote().
+        statement = f"SELECT * FROM {entity} WHERE {' AND '.join(clauses)} MAXRESULTS 10"  # noqa: S608
+        answer = self.qbo.query(statement)
+        return answer.get("QueryResponse", {}).get(entity, [])
+
+    def _write_back(
+        self,
+        spec_row: ObjectMapping,
+        written: list[tuple[Planned, dict, dict]],
+        resolved: dict,
+        field_types: dict,
+    ) -> None:
+        """Link, and give Salesforce the company-qualified QuickBooks id and whatever QuickBooks
+        worked out itself (a balance, a total) in one collection call, so neither platform's
+        echo of these writes leads to another write."""
+        if not written:
+            return
+        spec = spec_row.spec
+        ext_field = spec["external_id"]
+        realm = self.company.realm_id
+        backwards = {(name, qbo): sf for (name, sf), qbo in resolved.items()}
+        lines = self._lines(spec)
+        rows: list[dict] = []
+        rows_for: list[Planned] = []
+        saved: dict[str, dict] = {}
+        for plan, result, info in written:
+            qbo_id = result["Id"]
+            sf_id = plan.record["Id"]
+            change: dict = {}
+            salesforce_hash = None
+            if spec["direction"] == "both":
+                try:
+                    sf_payload = mapping.to_salesforce(result, spec, backwards, field_types)
+                except mapping.MappingError:
+                    sf_payload = None
+                if sf_payload is not None:
+                    _, flag_field = delete_policy(spec)
+                    if flag_field:
+                        sf_payload[flag_field] = False
+                    salesforce_hash = mapping.payload_hash(sf_payload)
+                    change = mapping.salesforce_differences(sf_payload, plan.record)
+            ext = external_id(realm, qbo_id)
+            if plan.record.get(ext_field) != ext:
+                change[ext_field] = ext
+            projection = mapping.quickbooks_projection(result, spec)
+            saved[sf_id] = {
+                "quickbooks_id": qbo_id,
+                "values": {
+                    "salesforce_id": sf_id,
+                    "quickbooks_hash": mapping.payload_hash(
+                        self._hashable(spec, projection, lines)
+                    ),
+                    "quickbooks_sync_token": result.get("SyncToken"),
+                    "salesforce_hash": salesforce_hash,
+                    "deleted": False,
+                    "merged_into": None,
+                },
+                "reason": f"{info['how']} {spec['quickbooks']} {qbo_id}",
+            }
+            if lines is not None:
+                rows += lines.external_id_write_backs(plan.record, result)
+            if change:
+                rows.append({"attributes": {"type": spec["salesforce"]}, "Id": sf_id, **change})
+                rows_for.append(plan)
+        failed: dict[str, str] = {}
+        if rows:
+            results = self.sf.update_records(rows)
+            for row, result in zip(rows, results, strict=True):
+                if not result.get("success") and row["attributes"]["type"] == spec["salesforce"]:
+                    failed[row["Id"]] = record_error(result)[0]
+        for sf_id, entry in saved.items():
+            values = dict(entry["values"])
+            if sf_id in failed:
+                # QuickBooks has the change; only the write-back is missing, so the retry must
+                # not find everything "unchanged".
+                values["quickbooks_hash"] = None
+                self._outcome(
+                    spec,
+                    sf_id,
+                    EventStatus.FAILED,
+                    f"{entry['reason']}; writing the QuickBooks id back failed: {failed[sf_id]}",
+                    True,
+                )
+            else:
+                self._outcome(spec, sf_id, EventStatus.SYNCED, entry["reason"])
+            self.link_writes.save(spec_row.id, self.company.id, entry["quickbooks_id"], **values)
+        self.link_writes.flush()
+
+    # -- references -----------------------------------------------------------------------------
+
+    def _resolve_references(self, spec: dict, records: list[dict], depth: int) -> dict:
+        """QuickBooks ids for every lookup; a parent not linked yet is written first."""
+        needed: dict[str, set[str]] = defaultdict(set)
+        for record in records:
+            for reference in mapping.references(record, spec, DIRECTION):
+                needed[reference.mapping_name].add(str(reference.source_id))
+        return self._resolve(needed, depth)
+
+    def _line_references(self, lines: LineMapping, records: list[dict], depth: int) -> dict:
+        needed: dict[str, set[str]] = defaultdict(set)
+        for record in records:
+            for reference in lines.references(record, DIRECTION):
+                needed[reference.mapping_name].add(str(reference.source_id))
+        resolved = self._resolve(needed, depth)
+        if lines.default_item and any(not lines.items_of(r) for r in records):
+            item_id = self._default_item_id(lines.default_item)
+            if item_id:
+                resolved[lines.default_item_key()] = item_id
+        return resolved
+
+    def _resolve(self, needed: dict[str, set[str]], depth: int) -> dict:
+        resolved: dict[tuple[str, str], str] = {}
+        for name, ids in needed.items():
+            parent = db.session.execute(
+                select(ObjectMapping).where(ObjectMapping.name == name)
+            ).scalar_one_or_none()
+            if parent is None:
+                continue  # reported by the mapping as unresolved
+            found = self._linked(parent, ids)
+            missing = ids - found.keys()
+            if missing and depth < MAX_PARENT_DEPTH and parent.direction in ("both", DIRECTION):
+                parents = self._read(parent, sorted(missing))
+                self.push(parent, parents, depth + 1)
+                found.update(self._linked(parent, missing))
+            resolved.update({(name, sf_id): qbo_id for sf_id, qbo_id in found.items()})
+        return resolved
+
+    def _linked(self, parent: ObjectMapping, ids: set[str]) -> dict[str, str]:
+        found = links.find_by_salesforce(parent.id, self.company.id, ids)
+        return {
+            sf_id: link.merged_into or link.quickbooks_id
+            for sf_id, link in found.items()
+            if not link.deleted or link.merged_into
+        }
+
+    def _default_item_id(self, name: str) -> str | None:
+        # The entity is fixed and the name went through quote().
+        statement = f"SELECT * FROM Item WHERE Name = {quote(name)} MAXRESULTS 1"  # noqa: S608
+        items = self.qbo.query(statement).get("QueryResponse", {}).get("Item", [])
+        return items[0]["Id"] if items else None
+
+    # -- deletes --------------------------------------------------------------------------------
+
+    def remove(self, spec_row: ObjectMapping, removals: dict[str, str]) -> None:
+        """Apply the mapping's on_delete to QuickBooks. Name-list records (customers, items)
+        cannot be deleted there: deleting one in Salesforce makes it inactive."""
+        if not removals:
+            return
+        spec = spec_row.spec
+        entity = spec["quickbooks"]
+        policy, _ = delete_policy(spec)
+        existing = links.find_by_salesforce(spec_row.id, self.company.id, removals)
+        targets = {}
+        for sf_id, reason in removals.items():
+            link = existing.get(sf_id)
+            if policy == "ignore":
+                self._outcome(spec, sf_id, EventStatus.SKIPPED, f"{reason}; on_delete is ignore")
+            elif link is None:
+                self._outcome(spec, sf_id, EventStatus.SKIPPED, f"{reason}; never in QuickBooks")
+            elif link.deleted:
+                self._outcome(spec, sf_id, EventStatus.SKIPPED, f"{reason}; already applied")
+            elif policy != "delete" and entity not in NAME_LIST_ENTITIES:
+                self._outcome(
+                    spec,
+                    sf_id,
+                    EventStatus.SKIPPED,
+                    f"{reason}; on_delete {spec.get('on_delete')} leaves QuickBooks "
+                    f"{entity} records alone",
+                )
+            else:
+                targets[sf_id] = link
+        if not targets:
+            return
+        unknown = [
+            link.quickbooks_id for link in targets.values() if not link.quickbooks_sync_token
+        ]
+        tokens = {
+            r["Id"]: r["SyncToken"] for r in self.qbo.query_by_ids(entity, unknown) if unknown
+        }
+        writes = []
+        for link in targets.values():
+            token = tokens.get(link.quickbooks_id, link.quickbooks_sync_token)
+            operation = "deactivate" if entity in NAME_LIST_ENTITIES else "delete"
+            key = f"{entity}:{link.quickbooks_id}:{token}"
+            writes.append(Write(entity, operation, key, {}, link.quickbooks_id, token))
+        results = self.writes.batch(writes)
+        for (sf_id, link), write, result in zip(targets.items(), writes, results, strict=True):
+            if isinstance(result, StaleObject):
+                result = self._remove_after_stale(write)
+            if isinstance(result, QuickBooksError):
+                self._outcome(spec, sf_id, EventStatus.FAILED, str(result), result.retryable)
+                continue
+            done = "made inactive" if write.operation == "deactivate" else "deleted"
+            self.link_writes.save(
+                spec_row.id,
+                self.company.id,
+                link.quickbooks_id,
+                deleted=True,
+                quickbooks_hash=None,  # the next live version is written in full
+                quickbooks_sync_token=result.get("SyncToken"),
+            )
+            self._outcome(
+                spec,
+                sf_id,
+                EventStatus.SYNCED,
+                f"{removals[sf_id]}; {done} {entity} {link.quickbooks_id}",
+            )
+        self.link_writes.flush()
+
+    def _remove_after_stale(self, write: Write) -> dict | QuickBooksError:
+        try:
+            current = self.qbo.read(write.entity, write.record_id)
+            token = current["SyncToken"]
+            key = f"{write.entity}:{write.record_id}:{token}"
+            if write.operation == "deactivate":
+                return self.writes.update(
+                    write.entity, write.record_id, token, {"Active": False}, key
+                )
+            return self.writes.delete(write.entity, write.record_id, token, key)
+        except QuickBooksError as exc:
+            return exc
+
+    # -- outcomes -------------------------------------------------------------------------------
+
+    def _outcome(
+        self, spec: dict, sf_id: str, status: str, reason: str, retryable: bool = False
+    ) -> None:
+        self.outcomes[(spec["salesforce"], sf_id)].append(Outcome(status, reason, retryable))
+
+    def _finish_events(self) -> None:
+        for event in self.events:
+            outcomes = self.outcomes.get((self.sobject, event.record_id), [])
+            failed = [o for o in outcomes if o.status == EventStatus.FAILED]
+            synced = [o for o in outcomes if o.status == EventStatus.SYNCED]
+            if failed:
+                inbox.fail(
+                    event,
+                    "; ".join(o.reason or "" for o in failed),
+                    retryable=all(o.retryable for o in failed),
+                )
+            elif synced:
+                inbox.finish(event, EventStatus.SYNCED, "; ".join(o.reason or "" for o in synced))
+            else:
+                reasons = "; ".join(o.reason or "" for o in outcomes) or "nothing to do"
+                inbox.finish(event, EventStatus.SKIPPED, reasons)
