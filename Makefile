@@ -6,7 +6,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench clean deps
+.PHONY: run test lint bench clean deps admin-assets browser
+
+# Admin front end: htmx from npm (package-lock.json pins it), copied where Flask serves it.
+# Nothing third-party is committed; admin/static/vendor/ is git-ignored.
+ADMIN_VENDOR := admin/static/vendor
+$(ADMIN_VENDOR)/htmx.min.js: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p $(ADMIN_VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(ADMIN_VENDOR)/htmx.min.js
+
+admin-assets: $(ADMIN_VENDOR)/htmx.min.js
+
+# The browser tests drive Debian's chromium (Playwright's own browser download needs internet).
+browser:
+	@command -v chromium >/dev/null || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=600 chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -14,13 +29,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-deps: $(STAMP)
+deps: $(STAMP) admin-assets
 
-run: $(STAMP)
+run: $(STAMP) admin-assets
 	$(BIN)/flask db upgrade
 	PORT=$${PORT:-5000} HOST=127.0.0.1 WEB_CONCURRENCY=1 $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(STAMP)
+test: $(STAMP) admin-assets browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -1,22 +1,30 @@
-"""The admin pages (HTMX). Connections, mappings, the sync log and batch runs come in later
-issues; for now the blueprint only answers that it is not built yet."""
+"""The admin pages: server-rendered HTML with HTMX, behind a sign-in.
+
+Every page renders in full; an HTMX request gets only the block it swaps (see rendering.py).
+Modules: auth (sign-in, the guard on /admin and /oauth), csrf (tokens on every unsafe request),
+pages (home, setup), connections, realtime.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Flask
+from htmx_flask import Htmx
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-@bp.get("/")
-def index():
-    return (
-        "<!doctype html><title>Gateway admin</title>"
-        "<p>The admin pages are not built yet. Use <code>flask connect</code> and "
-        "<code>flask sync-config</code> meanwhile.</p>",
-        501,
-    )
+bp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 
 
 def init_app(app: Flask) -> None:
+    from . import auth, csrf, pages, rendering  # noqa: F401  (they add their routes to bp)
+
+    Htmx(app)
+    auth.init_app(app)  # first: an anonymous request is turned away before anything else
+    csrf.init_app(app)
+    rendering.init_app(app)
     app.register_blueprint(bp)

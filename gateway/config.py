@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +44,11 @@ TUNABLES: dict[str, tuple[type, Any]] = {
     "CLAIM_BATCH_SIZE": (int, 1000),
     "CALLOUT_MAX_SKEW_SECONDS": (int, 300),
     "MAX_WEBHOOK_BYTES": (int, 10 * 1024 * 1024),
+    # Admin sign-in: a session lasts this long (idle or not); failed sign-ins per client address
+    # within the window beyond the limit are refused until the window passes.
+    "ADMIN_SESSION_MINUTES": (int, 480),
+    "LOGIN_MAX_FAILURES": (int, 5),
+    "LOGIN_WINDOW_SECONDS": (int, 900),
 }
 
 
@@ -157,6 +163,13 @@ def finish_config(config: dict) -> None:
         config["SECRET_KEY"] = "dev-only-not-secret"  # noqa: S105
     config["MAX_CONTENT_LENGTH"] = config["MAX_WEBHOOK_BYTES"]
     # OAuth over plain http is allowed only for a gateway on this machine (make run).
-    config["OAUTH_ALLOW_HTTP"] = _is_loopback_url(config["PUBLIC_URL"]) and config[
-        "PUBLIC_URL"
-    ].startswith("http://")
+    loopback = _is_loopback_url(config["PUBLIC_URL"])
+    config["OAUTH_ALLOW_HTTP"] = loopback and config["PUBLIC_URL"].startswith("http://")
+    # Admin session cookie: Secure everywhere but a gateway on this machine served over http.
+    config["SESSION_COOKIE_SECURE"] = not loopback
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=config["ADMIN_SESSION_MINUTES"])
+    # An admin console left open all day must keep working: the token lives as long as the
+    # session (which itself expires).
+    config["WTF_CSRF_TIME_LIMIT"] = None

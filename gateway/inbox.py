@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from .extensions import db
+from .inbound.storable import clean_text, column_length, is_clean, misfit, storable_time
 from .models import Event, EventStatus, utcnow
 
-MAX_KEY_LENGTH = 200
+log = logging.getLogger(__name__)
+_COLUMNS = Event.__table__.c
+# Fields a sender controls that name the change; one that cannot be stored as sent is dropped
+# and the event kept as malformed, since a truncated or altered id would name another record.
+_IDENTIFYING_FIELDS = (
+    "account_id", "entity", "record_id", "operation", "deleted_id", "sync_key"
+)  # fmt: skip
 
 
 @dataclass
@@ -36,16 +44,36 @@ class IncomingEvent:
     sync_key: str | None = None
     reason: str | None = None
     payload: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def fit(self) -> None:
+        """Make every field fit its column and read back; called by store() before insert.
+
+        A field that does not fit is dropped and named in the reason (the raw payload keeps
+        it); an event that could have been synced becomes malformed, an ignored one stays so.
+        """
+        problems = []
+        for name in _IDENTIFYING_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (problem := misfit(value, _COLUMNS[name])):
+                problems.append(problem)
+                setattr(self, name, None)
+        self.occurred_at = storable_time(self.occurred_at)
+        if problems:
+            if self.status == EventStatus.PENDING:
+                self.status, self.sync_key = EventStatus.MALFORMED, None
+            self.reason = "; ".join(([self.reason] if self.reason else []) + problems)
+        key_length = column_length(_COLUMNS["dedupe_key"])
+        if len(self.dedupe_key) > key_length or not is_clean(self.dedupe_key):
+            raw_key = self.dedupe_key.encode("utf-8", "surrogatepass")
+            self.dedupe_key = "sha256:" + hashlib.sha256(raw_key).hexdigest()
+        self.reason = None if self.reason is None else clean_text(self.reason)
+        self.payload = None if self.payload is None else clean_text(self.payload)
 
     def row(self) -> dict[str, Any]:
-        key = self.dedupe_key
-        if len(key) > MAX_KEY_LENGTH:
-            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
         now = utcnow()
         return {
             "source": self.source,
-            "dedupe_key": key,
+            "dedupe_key": self.dedupe_key,
             "status": self.status,
             "account_id": self.account_id,
             "company_id": self.company_id,
@@ -92,6 +120,7 @@ def store(events: Sequence[IncomingEvent]) -> tuple[int, set[str]]:
         return 0, set()
     rows = {}
     for event in events:  # a POST may repeat an event; keep the first
+        event.fit()
         row = event.row()
         rows.setdefault((row["source"], row["dedupe_key"]), row)
     values = list(rows.values())
@@ -135,9 +164,40 @@ def claim(sync_key: str, limit: int) -> list[Event]:
     db.session.commit()
     if not claimed:
         return []
-    return list(
-        db.session.execute(select(Event).where(Event.id.in_(claimed)).order_by(Event.id)).scalars()
-    )
+    return _load_claimed(claimed)
+
+
+def _load_claimed(ids: list[int]) -> list[Event]:
+    """The claimed rows; one that cannot be read back is failed on its own, so it never keeps
+    the others in `processing` (store() only writes rows that read back; older rows may not)."""
+    try:
+        return list(
+            db.session.execute(select(Event).where(Event.id.in_(ids)).order_by(Event.id)).scalars()
+        )
+    except DataError:
+        db.session.rollback()
+    readable = []
+    for event_id in ids:
+        try:
+            readable.append(
+                db.session.execute(select(Event).where(Event.id == event_id)).scalar_one()
+            )
+        except DataError as exc:
+            db.session.rollback()
+            log.error("event %s cannot be read back and is failed: %s", event_id, exc.orig)
+            db.session.execute(
+                update(Event)
+                .where(Event.id == event_id)
+                .values(
+                    status=EventStatus.FAILED,
+                    retryable=False,
+                    reason=clean_text(f"the stored event cannot be read back: {exc.orig}"),
+                    updated_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+    return readable
 
 
 def _due_pending(sync_key: str):

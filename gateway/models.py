@@ -121,7 +121,9 @@ class ObjectMapping(db.Model):
         self.quickbooks_type = spec["quickbooks"]
         self.salesforce_object = spec["salesforce"]
         self.direction = spec["direction"]
-        self.realtime = spec["realtime"]
+        # spec["realtime"] is true, false or the realm ids it is on for (gateway.realtime);
+        # the column says "on somewhere", so the edges can filter cheaply.
+        self.realtime = bool(spec["realtime"])
         self.spec = spec
 
     def flows_to_salesforce(self) -> bool:
@@ -158,6 +160,8 @@ class Event(db.Model):
     entity: Mapped[str | None] = mapped_column(String(128))
     record_id: Mapped[str | None] = mapped_column(String(64))
     operation: Mapped[str | None] = mapped_column(String(16))
+    # From a Salesforce callout: the QuickBooks type it asked for (picks among mappings).
+    target_type: Mapped[str | None] = mapped_column(String(64))
     deleted_id: Mapped[str | None] = mapped_column(String(64))  # the record merged away
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Events sharing a sync key are drained together by one job (coalescing).

@@ -29,9 +29,10 @@ from gateway.mapping import (
 from gateway.qbo_entities import WEBHOOK_ENTITIES, canonical_entity
 
 MAPPING_KEYS = (
-    "name", "quickbooks", "salesforce", "direction", "realtime", "external_id", "on_delete",
-    "match", "fields",
+    "name", "quickbooks", "salesforce", "direction", "realtime", "companies", "external_id",
+    "on_delete", "match", "fields", "lines",
 )  # fmt: skip
+LINE_KEYS = ("salesforce", "parent_field", "external_id", "default_item", "fields")
 FIELD_KEYS = (
     "quickbooks", "salesforce", "direction", "required", "type", "lookup", "values", "default",
 )  # fmt: skip
@@ -41,6 +42,9 @@ ON_DELETE_CHOICES = ("ignore", "delete", "flag:<checkbox field>")
 
 _NAME = re.compile(r"[a-z0-9_-]+")
 _SF_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_REALM = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_LINE_DETAIL = re.compile(r"[A-Za-z]+LineDetail")
+DEFAULT_LINE_DETAIL = "SalesItemLineDetail"
 _QBO_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*")
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -253,7 +257,7 @@ class _Checker:
                 "salesforce", _INVALID, self.pattern, _SF_NAME, "a Salesforce object API name"
             ),
             "direction": direction,
-            "realtime": check("realtime", False, self.typed, bool, "true or false"),
+            "realtime": check("realtime", False, self.realtime),
             "external_id": check(
                 "external_id",
                 DEFAULT_EXTERNAL_ID,
@@ -276,7 +280,79 @@ class _Checker:
                 fields.append((field_path, field, field_keys))
                 mapping["fields"].append(field)
         self.check_targets(fields, mapping["external_id"])
+        if "companies" in keys:
+            mapping["companies"] = self.realms(keys["companies"], f"{path}.companies")
+        if "lines" in keys:
+            mapping["lines"] = self.lines(keys["lines"], f"{path}.lines", direction)
         return mapping, keys.get("name")
+
+    def realms(self, node: Node, path: str) -> Any:
+        """A list of realm ids (YAML may read 9130357766 as a number: it is an id, kept as text)."""
+        realms = []
+        for index, item in enumerate(self.items(node, path)):
+            value = self.scalar(item, f"{path}[{index}]", "a realm id")
+            if value is _INVALID:
+                continue
+            text = (
+                str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+            )
+            if not _REALM.fullmatch(text):
+                self.error(item, f"{path}[{index}]", f"{item.value!r} is not a realm id")
+            elif text not in realms:
+                realms.append(text)
+        return sorted(realms)
+
+    def realtime(self, node: Node, path: str) -> Any:
+        """true, false, or the realm ids real time is on for (the Real-Time Configuration page
+        writes a list when it is on for some companies only)."""
+        if isinstance(node, SequenceNode):
+            return self.realms(node, path) or False
+        return self.typed(node, path, bool, "true, false or a list of realm ids")
+
+    def lines(self, node: Node, path: str, direction: Any) -> dict[str, Any] | None:
+        keys = self.keys(node, path, LINE_KEYS, ("salesforce", "parent_field", "fields"))
+        if keys is None:
+            return None
+
+        def name(key: str, default: Any, what: str) -> Any:
+            if key not in keys:
+                return default
+            return self.pattern(keys[key], f"{path}.{key}", _SF_NAME, what)
+
+        lines: dict[str, Any] = {
+            "salesforce": name("salesforce", _INVALID, "a Salesforce object API name"),
+            "parent_field": name("parent_field", _INVALID, "a Salesforce field API name"),
+            "external_id": name("external_id", DEFAULT_EXTERNAL_ID, "a Salesforce field API name"),
+            "fields": [],
+        }
+        if "default_item" in keys:
+            lines["default_item"] = self.typed(
+                keys["default_item"], f"{path}.default_item", str, "an Item name"
+            )
+        fields = []
+        field_nodes = self.items(keys["fields"], f"{path}.fields") if "fields" in keys else []
+        for index, field_node in enumerate(field_nodes):
+            field_path = f"{path}.fields[{index}]"
+            field, field_keys = self.field(field_node, field_path, direction)
+            if field is not None:
+                fields.append((field_path, field, field_keys))
+                lines["fields"].append(field)
+        self.check_targets(fields, lines["external_id"])
+        lines["detail_type"] = self.detail_type(fields, path, node)
+        return lines
+
+    def detail_type(self, fields: list, path: str, node: Node) -> str:
+        """The QuickBooks line detail type the line fields read (SalesItemLineDetail.Qty):
+        only lines of that type are synced; subtotal and discount lines are left alone."""
+        found: dict[str, str] = {}
+        for field_path, field, _ in fields:
+            head = str(field.get("quickbooks", "")).split(".", 1)[0]
+            if _LINE_DETAIL.fullmatch(head):
+                found.setdefault(head, field_path)
+        if len(found) > 1:
+            listed = ", ".join(f"{kind} ({where})" for kind, where in sorted(found.items()))
+            self.error(node, path, f"line fields read more than one line detail type: {listed}")
+        return next(iter(sorted(found)), DEFAULT_LINE_DETAIL)
 
     def entity(self, node: Node, path: str) -> Any:
         value = self.typed(node, path, str, "text")
@@ -321,12 +397,22 @@ class _Checker:
     def field(
         self, node: Node, path: str, mapping_direction: Any
     ) -> tuple[dict[str, Any] | None, dict[str, Node]]:
-        keys = self.keys(node, path, FIELD_KEYS, ("quickbooks", "salesforce"))
+        keys = self.keys(node, path, FIELD_KEYS, ())
         if keys is None:
             return None, {}
         field = self.sides(keys, path)
         field["direction"] = mapping_direction
-        if "direction" in keys:
+        constant_to = self.constant_direction(node, keys, path)
+        if constant_to is not None:
+            field["direction"] = constant_to
+            if mapping_direction not in (BOTH, constant_to, _INVALID):
+                self.error(
+                    node,
+                    path,
+                    f"a constant written {constant_to} cannot be in a mapping whose direction is "
+                    f"{mapping_direction}",
+                )
+        elif "direction" in keys:
             field["direction"] = self.choice(keys["direction"], f"{path}.direction", DIRECTIONS)
             # A field cannot flow where its mapping does not: the sync never runs that way.
             allowed = mapping_direction in (BOTH, field["direction"])
@@ -357,6 +443,39 @@ class _Checker:
         if "default" in keys:
             field["default"] = self.json_scalar(keys["default"], f"{path}.default")
         return field, keys
+
+    def constant_direction(self, node: Node, keys: dict[str, Node], path: str) -> str | None:
+        """A field with one side and a default is a constant written to that side; returns the
+        direction it flows, or None for an ordinary two-sided field."""
+        has_qbo, has_sf = "quickbooks" in keys, "salesforce" in keys
+        if has_qbo and has_sf:
+            return None
+        if not (has_qbo or has_sf):
+            self.error(node, path, "missing required key 'quickbooks' or 'salesforce'")
+            return None
+        if "default" not in keys:
+            missing = "salesforce" if has_qbo else "quickbooks"
+            self.error(
+                node,
+                path,
+                f"missing required key '{missing}' (a field with one side is a constant and "
+                "needs a 'default')",
+            )
+            return None
+        flows = SALESFORCE_TO_QUICKBOOKS if has_qbo else QUICKBOOKS_TO_SALESFORCE
+        if "direction" in keys:
+            given = self.choice(keys["direction"], f"{path}.direction", DIRECTIONS)
+            if given not in (flows, _INVALID):
+                self.error(
+                    keys["direction"],
+                    f"{path}.direction",
+                    f"a constant for the {'QuickBooks' if has_qbo else 'Salesforce'} side flows "
+                    f"{flows}",
+                )
+        for key in ("lookup", "values"):
+            if key in keys:
+                self.error(keys[key], f"{path}.{key}", f"a constant cannot have {key}")
+        return flows
 
     def values(self, node: Node, path: str, direction: Any) -> Any:
         """A value map, its keys as strings (YAML reads `1:` as a number and `yes:` as true)."""
@@ -456,8 +575,9 @@ _Dumper.add_representer(
 
 
 def _dumpable_field(field: dict[str, Any], mapping_direction: str) -> _Inline:
-    row = _Inline(quickbooks=field["quickbooks"], salesforce=field["salesforce"])
-    if field.get("direction", mapping_direction) != mapping_direction:
+    row = _Inline({side: field[side] for side in ("quickbooks", "salesforce") if side in field})
+    constant = len(row) == 1  # its direction follows from its one side
+    if not constant and field.get("direction", mapping_direction) != mapping_direction:
         row["direction"] = field["direction"]
     if field.get("required"):
         row["required"] = True
@@ -473,12 +593,13 @@ def _dumpable_field(field: dict[str, Any], mapping_direction: str) -> _Inline:
 
 def _dumpable(mapping: dict[str, Any]) -> dict[str, Any]:
     direction = mapping.get("direction", BOTH)
-    return {
+    dumped = {
         "name": mapping["name"],
         "quickbooks": mapping["quickbooks"],
         "salesforce": mapping["salesforce"],
         "direction": direction,
-        "realtime": bool(mapping.get("realtime", False)),
+        "realtime": mapping.get("realtime", False),
+        **({"companies": list(mapping["companies"])} if mapping.get("companies") else {}),
         "external_id": mapping.get("external_id", DEFAULT_EXTERNAL_ID),
         "on_delete": mapping.get("on_delete", "ignore"),
         "match": [
@@ -487,6 +608,16 @@ def _dumpable(mapping: dict[str, Any]) -> dict[str, Any]:
         ],
         "fields": [_dumpable_field(field, direction) for field in mapping.get("fields", ())],
     }
+    if mapping.get("lines"):
+        lines = mapping["lines"]
+        dumped["lines"] = {
+            "salesforce": lines["salesforce"],
+            "parent_field": lines["parent_field"],
+            "external_id": lines.get("external_id", DEFAULT_EXTERNAL_ID),
+            **({"default_item": lines["default_item"]} if "default_item" in lines else {}),
+            "fields": [_dumpable_field(field, direction) for field in lines.get("fields", ())],
+        }
+    return dumped
 
 
 def dump_config(mappings: Iterable[dict[str, Any]]) -> str:

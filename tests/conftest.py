@@ -5,6 +5,7 @@ QuickBooks can deliver its webhooks to it."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -19,6 +20,8 @@ from gateway.extensions import db
 from tests.support.services import ensure_postgres, ensure_redis, env_url
 
 VERIFIER_TOKEN = "test-verifier-token"  # noqa: S105
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "test-admin-password"  # noqa: S105
 CALLOUT_SECRET = "test-callout-secret"  # noqa: S105
 DATABASE_URL = env_url("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/gateway_test")
 REDIS_URL = env_url("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -111,7 +114,7 @@ def gateway_settings(fakes, database_url: str, redis_url: str | None, fast: bool
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
-        "ADMIN_PASSWORD": "test-admin-password",
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "QBO_WEBHOOK_VERIFIER_TOKENS": [VERIFIER_TOKEN, "a-rotated-out-token"],
         "SF_CALLOUT_SECRETS": [CALLOUT_SECRET],
         "QBO_CLIENT_ID": "qbo-client",
@@ -177,3 +180,31 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+def csrf_token_of(html: str) -> str:
+    """The CSRF token a rendered admin page hands to its forms and HTMX requests."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+        r'"X-CSRFToken": "([^"]+)"', html
+    )
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+def sign_in(client, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWORD):
+    """Sign in through the real form; afterwards every request sends the session's CSRF token
+    in the header HTMX uses, as the pages do."""
+    token = csrf_token_of(client.get("/admin/login").text)
+    response = client.post(
+        "/admin/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 302, response.text
+    # Signing in starts a fresh session, so the token changes.
+    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token_of(client.get("/admin/").text)
+    return client
+
+
+@pytest.fixture
+def admin_client(app):
+    """A test client signed in to the admin that sends the CSRF token on every request."""
+    return sign_in(app.test_client())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import timedelta
@@ -9,7 +10,13 @@ from datetime import timedelta
 import pytest
 
 from gateway.connectors import ReconnectNeeded
-from gateway.connectors.quickbooks import QuickBooksClient, QuickBooksError, Throttled, parse_faults
+from gateway.connectors.quickbooks import (
+    QuickBooksClient,
+    QuickBooksError,
+    Throttled,
+    faults_in,
+    parse_faults,
+)
 from gateway.extensions import db
 from gateway.models import Company, ConnectionStatus, utcnow
 from tests.support.scenario import connect
@@ -140,6 +147,70 @@ def test_a_fault_inside_a_200_is_an_error(gw):
     with pytest.raises(QuickBooksError) as error:
         client_for(gw).query("SELECT * FROM Customer")
     assert (error.value.status, error.value.code, error.value.retryable) == (200, "6190", False)
+
+
+# Answers a 200 may carry instead of a QueryResponse; none of them may read as "no records".
+LATE_FAULT = {  # the Fault comes after 200 bytes of something else
+    "time": "2026-11-26T10:00:00.000-08:00",
+    "warnings": ["W" * 300],
+    "Fault": {
+        "Error": [{"Message": "An application error", "Detail": "d", "code": "10000"}],
+        "type": "SystemFault",
+    },
+}
+ERROR_AS_OBJECT = {
+    "Fault": {"Error": {"Message": "Invalid Company Status", "code": "6190"}, "type": "Validation"}
+}
+NESTED_FAULT = {"IntuitResponse": {"Fault": {"Error": [{"message": "bad", "code": "2010"}]}}}
+EMPTY_FAULT = {"Fault": {"type": "SystemFault"}}
+NO_QUERY_RESPONSE = {"time": "2026-11-26T10:00:00.000-08:00"}
+RECORDS_WITHOUT_IDS = {"QueryResponse": {"Customer": [{"DisplayName": "x"}]}}
+
+
+def test_faults_are_found_wherever_they_are_and_whatever_their_shape():
+    late = json.dumps(LATE_FAULT).encode()
+    assert b"ault" not in late[:200]
+    assert parse_faults(late, "application/json")[0]["code"] == "10000"
+    assert faults_in(ERROR_AS_OBJECT) == [
+        {"code": "6190", "message": "Invalid Company Status", "detail": ""}
+    ]
+    assert faults_in(NESTED_FAULT)[0]["code"] == "2010"
+    assert faults_in(EMPTY_FAULT) == [{"code": "", "message": "Fault SystemFault", "detail": ""}]
+    assert faults_in({"Fault": ["gone"]})[0]["message"] == "Fault gone"
+    assert faults_in({"QueryResponse": {"Customer": [{"Id": "1"}]}, "Fault": None}) == []
+    # a batch's per-item Faults belong to their items, not to the whole answer
+    assert faults_in({"BatchItemResponse": [{"bId": "1", "Fault": {"Error": []}}]}) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "retryable"),
+    [
+        (LATE_FAULT, "10000", False),
+        (ERROR_AS_OBJECT, "6190", False),
+        (NESTED_FAULT, "2010", False),
+        (EMPTY_FAULT, "", False),
+        (NO_QUERY_RESPONSE, "", True),
+        (RECORDS_WITHOUT_IDS, "", True),
+        ([], "", True),
+    ],
+    ids=["late", "error-object", "nested", "empty", "no-query-response", "no-ids", "array"],
+)
+def test_a_200_that_is_not_a_query_answer_is_an_error_never_no_records(gw, answer, code, retryable):
+    client = client_for(gw)
+    customer = gw.platforms.qbo_save(gw.realm, "Customer", {"DisplayName": "Acme"})
+    gw.platforms.settings(
+        "qbo", fail_next=[{"match": "/query", "status": 200, "times": 1, "body": answer}]
+    )
+    with pytest.raises(QuickBooksError) as error:
+        client.query_by_ids("Customer", [customer["Id"]])
+    assert (error.value.status, error.value.code, error.value.retryable) == (200, code, retryable)
+    # the next, normal answer is read as before
+    [record] = client.query_by_ids("Customer", [customer["Id"]])
+    assert record["DisplayName"] == "Acme"
+
+
+def test_an_empty_query_response_is_no_records(gw):
+    assert client_for(gw).query_by_ids("Customer", ["424242"]) == []
 
 
 def test_limits_are_shared_so_the_fake_never_throttles(app, gw):

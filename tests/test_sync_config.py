@@ -230,7 +230,7 @@ def test_invalid_direction_message_names_line_and_path():
         ),
         pytest.param(
             "salesforce: Account\nrealtime: 'yes'\n",
-            "line 5: mappings[0].realtime: expected true or false, got 'yes'",
+            "line 5: mappings[0].realtime: expected true, false or a list of realm ids, got 'yes'",
             id="wrong-type",
         ),
         pytest.param(

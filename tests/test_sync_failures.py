@@ -96,6 +96,34 @@ def test_a_permanent_salesforce_error_waits_for_a_person_with_the_api_message(gw
     assert "INVALID_FIELD" in event.reason and "No such column" in event.reason
 
 
+@pytest.mark.parametrize(
+    ("answer", "retryable"),
+    [
+        ({"time": "2026-11-26T10:00:00.000-08:00"}, True),
+        ({"Fault": {"Error": {"Message": "Invalid Company Status", "code": "6190"}}}, False),
+    ],
+    ids=["no-query-response", "error-object"],
+)
+def test_a_200_without_records_is_never_read_as_deleted(gw, answer, retryable):
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    gw.platforms.settings(
+        "qbo", fail_next=[{"match": "/query", "status": 200, "times": 1, "body": answer}]
+    )
+    gw.customer(Id=customer["Id"], DisplayName="Acme Limited")
+    gw.settle(until=lambda: gw.events()[-1].status == EventStatus.FAILED)
+    failed = gw.events()[-1]
+    assert failed.retryable is retryable
+    assert "QuickBooks 200" in failed.reason
+    account = gw.account(customer["Id"])
+    assert (account["Name"], account["QBO_Deleted__c"]) == ("Acme Ltd", False)
+    assert gw.links()[0].deleted is False
+    if retryable:  # the next try reads a real answer
+        gw.settle()
+        assert gw.events()[-1].status == EventStatus.SYNCED
+        assert gw.account(customer["Id"])["Name"] == "Acme Limited"
+
+
 def test_redis_stopped_while_webhooks_arrive(gw, make_app, database_url, live_gateway):
     private = PrivateRedis().start()
     outage = make_app(database_url, private.url)

@@ -213,10 +213,13 @@ mappings:
     )
     assert client.post(URL, data=body, headers=headers).status_code == 200
     reasons = {e.dedupe_key: (e.status, e.reason) for e in events()}
-    assert reasons["ce:a"] == ("ignored", "unknown company: realm 555 is not connected")
-    assert reasons["ce:b"][0] == "ignored" and "real time is off for Vendor" in reasons["ce:b"][1]
-    assert reasons["ce:c"] == ("ignored", "unhandled operation: emailed")
-    assert reasons["ce:d"] == ("ignored", "unhandled entity: widget")
+    assert reasons["ce:555:a"] == ("ignored", "unknown company: realm 555 is not connected")
+    assert (
+        reasons[f"ce:{realm}:b"][0] == "ignored"
+        and "real time is off for Vendor" in reasons[f"ce:{realm}:b"][1]
+    )
+    assert reasons[f"ce:{realm}:c"] == ("ignored", "unhandled operation: emailed")
+    assert reasons[f"ce:{realm}:d"] == ("ignored", "unhandled entity: widget")
     assert len(queue.backend().queue) == 0
 
 
@@ -318,3 +321,185 @@ def test_switching_real_time_off_takes_effect_within_the_cache_time(client, app,
     body, headers = signed([cloudevent(realm, "Customer", "1", "updated", "t2")], VERIFIER_TOKEN)
     client.post(URL, data=body, headers=headers)
     assert [e.status for e in events()] == ["pending", "ignored"]
+
+
+# --- hostile input: each cause found in issue 5 -------------------------------------------------
+
+
+def test_a_non_ascii_signature_is_refused_not_a_crash(client, realm):
+    body = json.dumps([cloudevent(realm, "Customer", "1", "created", "e1")])
+    response = client.post(URL, data=body, headers={"intuit-signature": "sïgnätüre=="})
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_signature"
+    assert events() == []
+
+
+def test_one_event_that_cannot_be_stored_never_loses_its_batch(client, realm):
+    odd = [
+        cloudevent(realm, "Customer", "2", "reclassifiedbyrule", "odd-op"),
+        cloudevent(realm, "Customer", "7" * 100, "updated", "long-id"),
+        cloudevent(realm, "Customer", "nul\x00id", "updated", "nul-id"),
+        cloudevent(realm, "Customer", "lone\ud800", "updated", "surrogate-id"),
+        cloudevent("9" * 40, "Customer", "3", "updated", "long-realm"),
+        cloudevent("nul\x00realm", "Customer", "3", "updated", "nul-realm"),
+        cloudevent(realm, "Customer", "4", "updated", "nul\x00event-id"),
+        cloudevent(realm, "Customer", "4", "merged", "long-merged", {"deletedid": "8" * 65}),
+    ]
+    good = [cloudevent(realm, "Customer", str(i), "updated", f"good-{i}") for i in range(3)]
+    body = json.dumps(good[:1] + odd + good[1:])  # ASCII escapes: \u0000 and \ud800 in the JSON
+    raw, headers = signed(body, VERIFIER_TOKEN)
+    response = client.post(URL, data=raw, headers=headers)
+    assert response.status_code == 200
+    assert response.json["stored"] == len(odd) + len(good)
+    pending = events(status=EventStatus.PENDING)
+    assert sorted(e.record_id for e in pending) == ["0", "1", "2", "4"]  # "4": the NUL event id
+    by_key = {e.dedupe_key: e for e in events()}
+    unusual = by_key[f"ce:{realm}:odd-op"]
+    assert (unusual.status, unusual.operation) == (EventStatus.IGNORED, None)
+    assert "unhandled operation: reclassifiedbyrule" in unusual.reason
+    assert "operation is 18 characters long" in unusual.reason
+    long_id = by_key[f"ce:{realm}:long-id"]
+    assert (long_id.status, long_id.record_id) == (EventStatus.MALFORMED, None)
+    assert "record_id is 100 characters long (the column holds 64)" in long_id.reason
+    assert json.loads(long_id.payload)["intuitentityid"] == "7" * 100  # the raw is kept
+    for key in ("nul-id", "surrogate-id"):
+        event = by_key[f"ce:{realm}:{key}"]
+        assert event.status == EventStatus.MALFORMED
+        assert "NUL or a lone surrogate" in event.reason
+    for event in events(status=EventStatus.IGNORED):
+        assert event.reason and event.payload
+    assert len(events(status=EventStatus.IGNORED)) == 3  # odd op and the two unstorable realms
+    merged = events(operation="merge")[0]
+    assert merged.status == EventStatus.MALFORMED and "deleted_id is 65" in merged.reason
+
+
+@pytest.mark.parametrize(
+    ("entity", "pending"),
+    [
+        ({"name": "C" * 200, "id": "1", "operation": "Create"}, ["5"]),
+        ({"name": "Customer", "id": "1", "operation": "O" * 20}, ["5"]),
+        ({"name": "Customer", "id": "1\x00", "operation": "Update"}, ["5"]),
+        # Only the dedupe key holds lastUpdated as sent: hashed, the event itself is good.
+        (
+            {"name": "Customer", "id": "1", "operation": "Update", "lastUpdated": "\ud800" * 300},
+            ["1", "5"],
+        ),
+    ],
+)
+def test_a_classic_entity_that_cannot_be_stored_is_kept_beside_the_good_one(
+    client, realm, entity, pending
+):
+    good = {"name": "Customer", "id": "5", "operation": "Update", "lastUpdated": "1763800000000"}
+    raw, headers = signed(classic(realm, entity, good), VERIFIER_TOKEN)
+    response = client.post(URL, data=raw, headers=headers)
+    assert response.status_code == 200
+    assert [e.record_id for e in events(status=EventStatus.PENDING)] == pending
+    assert len(events()) == 2
+
+
+@pytest.mark.parametrize("body", [b"\x00\x01not json\x00", b"\xff\xfe\x00{", b'"\\u0000\\ud800"'])
+def test_a_signed_body_with_nul_or_bad_unicode_is_kept_as_malformed(client, realm, body):
+    raw, headers = signed(body, VERIFIER_TOKEN)
+    response = client.post(URL, data=raw, headers=headers)
+    assert response.status_code == 200
+    [stored] = events()
+    assert stored.status == EventStatus.MALFORMED
+    assert "\x00" not in stored.payload and stored.payload
+
+
+def test_json_nested_a_thousand_deep_is_malformed_not_a_crash(client, realm):
+    deep = [cloudevent(realm, "Customer", "1", "created", "d1") | {"data": {}}]
+    raw = json.dumps(deep).replace('"data": {}', '"data": ' + "[" * 1000 + "]" * 1000)
+    body, headers = signed(raw, VERIFIER_TOKEN)
+    response = client.post(URL, data=body, headers=headers)
+    assert response.status_code == 200
+    [stored] = events()
+    assert stored.status == EventStatus.MALFORMED
+    assert "nested 1002 levels deep" in stored.reason
+    unsigned = client.post(URL, data="[" * 100_000)
+    assert unsigned.status_code == 401
+
+
+@pytest.mark.parametrize("last_updated", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_that_would_not_read_back_is_dropped_and_the_event_syncs(
+    client, realm, last_updated
+):
+    from gateway import inbox
+
+    entity = {"name": "Customer", "id": "5", "operation": "Update", "lastUpdated": last_updated}
+    raw, headers = signed(classic(realm, entity), VERIFIER_TOKEN)
+    assert client.post(URL, data=raw, headers=headers).status_code == 200
+    [stored] = events()
+    assert stored.occurred_at is None
+    assert last_updated in stored.payload
+    [claimed] = inbox.claim(stored.sync_key, 10)
+    assert claimed.status == EventStatus.PROCESSING
+
+
+def test_claim_fails_a_row_that_cannot_be_read_instead_of_stranding_the_others(app, realm):
+    """A row stored before store() checked times (or by hand) must not block its sync key."""
+    from sqlalchemy import text
+
+    from gateway import inbox
+
+    key = "qbo:1:Customer"
+    db.session.execute(
+        text(
+            "INSERT INTO events (source, dedupe_key, sync_key, status, attempts, occurred_at, "
+            "received_at, updated_at) VALUES "
+            "('quickbooks', 'a', :key, 'pending', 0, now(), now(), now()), "
+            "('quickbooks', 'b', :key, 'pending', 0, '9999-12-31T23:59:59-14:00', now(), now()), "
+            "('quickbooks', 'c', :key, 'pending', 0, NULL, now(), now())"
+        ),
+        {"key": key},
+    )
+    db.session.commit()
+    claimed = inbox.claim(key, 10)
+    assert [e.dedupe_key for e in claimed] == ["a", "c"]
+    statuses = dict(db.session.execute(text("SELECT dedupe_key, status FROM events")).all())
+    assert statuses == {"a": "processing", "b": "failed", "c": "processing"}
+    reason = db.session.execute(text("SELECT reason FROM events WHERE dedupe_key = 'b'")).scalar()
+    assert "cannot be read back" in reason
+
+
+def test_a_chunked_body_over_the_limit_gets_413_before_the_signature_check(
+    app, realm, live_gateway
+):
+    import requests
+
+    app.config["MAX_WEBHOOK_BYTES"] = 1000
+    batch = [cloudevent(realm, "Customer", str(i), "updated", f"x{i}") for i in range(20)]
+    body, headers = signed(batch, VERIFIER_TOKEN)
+    over = requests.post(
+        live_gateway.url + URL, data=iter([body[:500], body[500:]]), headers=headers, timeout=10
+    )
+    assert over.status_code == 413
+    assert over.json()["error"] == "request_entity_too_large"
+    unsigned = requests.post(live_gateway.url + URL, data=iter([body]), timeout=10)
+    assert unsigned.status_code == 413  # the size is known before anything is verified
+    small, headers = signed(batch[:2], VERIFIER_TOKEN)
+    exact = small + b" " * (1000 - len(small))  # exactly the limit is allowed
+    headers["intuit-signature"] = signed(exact, VERIFIER_TOKEN)[1]["intuit-signature"]
+    fits = requests.post(live_gateway.url + URL, data=iter([exact]), headers=headers, timeout=10)
+    assert fits.status_code == 200
+    assert len(events()) == 2
+
+
+def test_dedupe_keys_carry_the_company_and_the_record_merged_away(client, realm):
+    add_company("4620816365000000001")
+    body, headers = signed(
+        [
+            cloudevent(realm, "Customer", "1", "updated", "same-id"),
+            cloudevent("4620816365000000001", "Customer", "1", "updated", "same-id"),
+        ],
+        VERIFIER_TOKEN,
+    )
+    assert client.post(URL, data=body, headers=headers).json["stored"] == 2
+    merges = [
+        {"name": "Customer", "id": "3", "operation": "Merge", "lastUpdated": "1763800000000"}
+        | {"deletedId": merged_away}
+        for merged_away in ("9", "10")
+    ]
+    body, headers = signed(classic(realm, *merges), VERIFIER_TOKEN)
+    assert client.post(URL, data=body, headers=headers).json["stored"] == 2
+    assert sorted(e.deleted_id for e in events(operation="merge")) == ["10", "9"]

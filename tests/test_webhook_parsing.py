@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from gateway.inbound import callout_contract
 from gateway.inbound.quickbooks_format import Change, Unparsed, parse, parse_time
 from gateway.inbound.signatures import verify_gateway, verify_intuit
 from tests.support.factories import shared_file
@@ -34,7 +35,7 @@ def test_every_published_sample_parses():
         "1234",
         "310687",
     )
-    assert blog.dedupe_key == "ce:88cd52aa-33b6-4351-9aa4-47572edbd068"
+    assert blog.dedupe_key == "ce:310687:88cd52aa-33b6-4351-9aa4-47572edbd068"
     assert blog.occurred_at == datetime(2025, 9, 10, 21, 31, 25, 179851, tzinfo=UTC)
     [merged] = found["cloudevents_customer_merged_docs_sample"]
     assert (merged.operation, merged.record_id, merged.deleted_id) == ("merge", "123", "27")
@@ -87,9 +88,7 @@ def test_signature_checks():
     assert verify_intuit(b"{}", "bad", ["t"]) is False
     assert verify_intuit(b"{}", None, ["t"]) is False
     assert verify_intuit(b"{}", "x", []) is False
-    from gateway.inbound.signatures import gateway_signature
-
-    signature = gateway_signature("s", "1000", b"{}")
+    signature = callout_contract.signature("s", "1000", b"{}")
     assert verify_gateway(b"{}", "1000", signature, ["s"], 300, now=1100) is None
     assert (
         verify_gateway(

@@ -65,6 +65,27 @@ class _Unauthorized(Exception):
     pass
 
 
+def unreadable_answer(what: str, intuit_tid: str | None = None) -> QuickBooksError:
+    """A 200 that does not say what it should: worth another try, never "no records"."""
+    return QuickBooksError(
+        200, [{"code": "", "message": what, "detail": ""}], intuit_tid, retryable=True
+    )
+
+
+def query_records(answer: dict, entity: str) -> list[dict]:
+    """The records of a query answer. An answer without a QueryResponse is an error: read as
+    "no records" it would have the delete policy applied to records that still exist."""
+    response = answer.get("QueryResponse")
+    if not isinstance(response, dict):
+        raise unreadable_answer(f"query answer for {entity} has no QueryResponse")
+    records = response.get(entity, [])
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("Id"), str) for r in records
+    ):
+        raise unreadable_answer(f"query answer for {entity} has records without an Id")
+    return records
+
+
 def limiter() -> RedisLimiter | MemoryLimiter:
     app = current_app
     if "qbo_limiter" not in app.extensions:
@@ -99,14 +120,45 @@ def parse_faults(body: bytes, content_type: str) -> list[dict[str, str]]:
         ]
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
-    if not isinstance(document, dict):
-        return []
-    fault = document.get("Fault") or document.get("fault")
+    return faults_in(document)
+
+
+def faults_in(document: Any) -> list[dict[str, str]]:
+    """Every Fault in a JSON answer, wherever it sits (Intuit documents that a 200 may carry
+    one), with Error as a list or a single object.
+
+    A batch answer's per-item Faults belong to their items, so BatchItemResponse is left to
+    the caller that sent the batch.
+    """
+    found: list[dict[str, str]] = []
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            if key in ("Fault", "fault") and value is not None:
+                for fault in value if isinstance(value, list) else [value]:
+                    found.extend(_fault_errors(fault))
+            elif key != "BatchItemResponse" and isinstance(value, dict | list):
+                stack.append(value)
+    return found
+
+
+def _fault_errors(fault: Any) -> list[dict[str, str]]:
     if not isinstance(fault, dict):
-        return []
-    errors = fault.get("Error") or fault.get("error") or []
+        return [{"code": "", "message": f"Fault {str(fault)[:200]}", "detail": ""}]
+    errors = fault.get("Error", fault.get("error"))
+    if isinstance(errors, dict):
+        errors = [errors]
+    if not isinstance(errors, list) or not any(isinstance(e, dict) for e in errors):
+        # A Fault with nothing readable in it is still a failure, never an empty answer.
+        return [{"code": "", "message": f"Fault {fault.get('type') or ''}".strip(), "detail": ""}]
     return [
         {
             "code": str(error.get("code", "")),
@@ -242,12 +294,7 @@ class QuickBooksClient:
 
     def _result(self, response: requests.Response) -> dict:
         tid = response.headers.get("intuit_tid")
-        content_type = response.headers.get("Content-Type", "")
-        faults = (
-            parse_faults(response.content, content_type)
-            if response.status_code != 200 or b"ault" in response.content[:200]
-            else []
-        )
+        document, faults = self._read_answer(response)
         if response.status_code == 429 or _is_throttle(faults):
             pause = self.config["QBO_THROTTLE_PAUSE_SECONDS"]
             limiter().pause(self.realm_id, pause)
@@ -264,12 +311,21 @@ class QuickBooksClient:
             )
             log.warning("QuickBooks error for realm %s: %s", self.realm_id, error)
             raise error
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise QuickBooksError(
-                200, [{"code": "", "message": "answer is not JSON", "detail": ""}], tid, True
-            ) from exc
+        if not isinstance(document, dict):
+            raise unreadable_answer("answer is not a JSON object", tid)
+        return document
+
+    @staticmethod
+    def _read_answer(response: requests.Response) -> tuple[Any, list[dict[str, str]]]:
+        """The parsed JSON answer (None when it is not JSON) and the Faults anywhere in it."""
+        content_type = response.headers.get("Content-Type", "")
+        if response.status_code == 200 and "xml" not in content_type:
+            try:
+                document = response.json()
+            except (ValueError, RecursionError):
+                return None, parse_faults(response.content, content_type)
+            return document, faults_in(document)
+        return None, parse_faults(response.content, content_type)
 
     # -- operations -----------------------------------------------------------------------------
 
@@ -288,9 +344,11 @@ class QuickBooksClient:
                 where += " AND Active IN (true, false)"
             # The entity name comes from a validated mapping; every value went through quote().
             statement = f"SELECT * FROM {entity} WHERE {where} MAXRESULTS {MAX_QUERY_RESULTS}"  # noqa: S608
-            answer = self.query(statement)
-            records.extend(answer.get("QueryResponse", {}).get(entity, []))
+            records.extend(query_records(self.query(statement), entity))
         return records
 
     def read(self, entity: str, record_id: str) -> dict:
-        return self.request("GET", f"{resource_path(entity)}/{record_id}")[entity]
+        record = self.request("GET", f"{resource_path(entity)}/{record_id}").get(entity)
+        if not isinstance(record, dict):
+            raise unreadable_answer(f"read answer has no {entity}")
+        return record

@@ -9,9 +9,11 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from .. import queue
 from ..errors import error_response
 from ..inbox import IncomingEvent, store
+from ..mapping import QUICKBOOKS_TO_SALESFORCE
 from ..models import EventStatus
 from ..sync_key import FROM_QUICKBOOKS, SyncKey
 from . import quickbooks_format
+from .body import read_body
 from .lookups import lookups
 from .signatures import verify_intuit
 
@@ -22,7 +24,7 @@ SOURCE = "quickbooks"
 
 @bp.post("/webhooks/quickbooks")
 def receive():
-    body = request.get_data(cache=False)  # the raw bytes Intuit signed; never re-serialised
+    body = read_body()  # the raw bytes Intuit signed (never re-serialised); 413 comes first
     tokens = current_app.config["QBO_WEBHOOK_VERIFIER_TOKENS"]
     if not verify_intuit(body, request.headers.get("intuit-signature"), tokens):
         message = (
@@ -44,7 +46,9 @@ def classify(items: list) -> list[IncomingEvent]:
     changes = [item for item in items if isinstance(item, quickbooks_format.Change)]
     known = lookups()
     companies = known.company_ids({change.realm_id for change in changes}) if changes else {}
-    realtime = known.realtime_entities() if changes else frozenset()
+    realtime = (
+        known.realtime_objects(QUICKBOOKS_TO_SALESFORCE, companies.values()) if changes else {}
+    )
     return [
         _incoming(item, companies, realtime)
         if isinstance(item, quickbooks_format.Change)
@@ -59,7 +63,9 @@ def classify(items: list) -> list[IncomingEvent]:
     ]
 
 
-def _incoming(change, companies: dict[str, int], realtime: frozenset[str]) -> IncomingEvent:
+def _incoming(
+    change, companies: dict[str, int], realtime: dict[int, frozenset[str]]
+) -> IncomingEvent:
     company_id = companies.get(change.realm_id)
     event = IncomingEvent(
         source=SOURCE,
@@ -80,8 +86,11 @@ def _incoming(change, companies: dict[str, int], realtime: frozenset[str]) -> In
         reason = f"unhandled entity: {change.entity_name}"
     elif change.operation is None or change.operation == "emailed":
         reason = f"unhandled operation: {change.operation_name}"
-    elif change.entity not in realtime:
-        reason = f"real time is off for {change.entity} (no real-time mapping to Salesforce)"
+    elif change.entity not in realtime.get(company_id, ()):
+        reason = (
+            f"real time is off for {change.entity} in company {change.realm_id} "
+            "(no real-time mapping to Salesforce)"
+        )
     if reason:
         event.status, event.reason = EventStatus.IGNORED, reason
     else:

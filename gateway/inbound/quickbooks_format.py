@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..qbo_entities import canonical_entity
+from .body import NotJson, parse_json
 
 OPERATIONS = {
     "create": "create", "created": "create",
@@ -60,7 +61,7 @@ def parse_time(value: Any) -> datetime | None:
         if text.isdigit():
             return datetime.fromtimestamp(int(text) / 1000, UTC)
         parsed = datetime.fromisoformat(text)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, OSError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -74,9 +75,9 @@ def _text(value: Any) -> str | None:
 
 def parse(body: bytes) -> list[Change | Unparsed]:
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        return [Unparsed("body:" + _digest(body), f"not JSON: {exc}", _decode(body))]
+        document = parse_json(body)
+    except NotJson as exc:
+        return [Unparsed("body:" + _digest(body), str(exc), _decode(body))]
     if isinstance(document, dict) and "eventNotifications" in document:
         return _parse_classic(document, body)
     if isinstance(document, dict) and "specversion" in document:
@@ -84,6 +85,11 @@ def parse(body: bytes) -> list[Change | Unparsed]:
     if isinstance(document, list):
         return [_parse_cloudevent(item) for item in document]
     return [Unparsed("body:" + _digest(body), "neither Intuit webhook format", _decode(body))]
+
+
+def _with_merged_away(key: str, deleted_id: str | None) -> str:
+    # Two merges into one survivor differ only by the record merged away.
+    return f"{key}:{deleted_id}" if deleted_id else key
 
 
 def _decode(body: bytes) -> str:
@@ -98,12 +104,11 @@ def _parse_classic(document: dict, body: bytes) -> list[Change | Unparsed]:
         ]
     changes: list[Change | Unparsed] = []
     for notification in notifications:
-        realm = _text(notification.get("realmId")) if isinstance(notification, dict) else None
-        entities = (
-            (notification.get("dataChangeEvent") or {}).get("entities")
-            if isinstance(notification, dict)
-            else None
-        )
+        realm, entities = None, None
+        if isinstance(notification, dict):
+            realm = _text(notification.get("realmId"))
+            change = notification.get("dataChangeEvent")
+            entities = change.get("entities") if isinstance(change, dict) else None
         if not realm or not isinstance(entities, list):
             raw = json.dumps(notification, sort_keys=True)
             changes.append(
@@ -127,16 +132,19 @@ def _classic_entity(realm: str, item: Any) -> Change | Unparsed:
     operation_name, last_updated = _text(item.get("operation")), _text(item.get("lastUpdated"))
     if not (name and record_id and operation_name):
         return Unparsed("item:" + _digest(raw), "entity without name, id or operation", raw)
+    deleted_id = _text(item.get("deletedId") or item.get("deletedid"))
     return Change(
         # Repeated edits of one record differ by lastUpdated and are all kept.
-        dedupe_key=f"{realm}:{name}:{record_id}:{operation_name}:{last_updated or ''}",
+        dedupe_key=_with_merged_away(
+            f"{realm}:{name}:{record_id}:{operation_name}:{last_updated or ''}", deleted_id
+        ),
         realm_id=realm,
         entity_name=name,
         entity=canonical_entity(name),
         record_id=record_id,
         operation_name=operation_name,
         operation=OPERATIONS.get(operation_name.lower()),
-        deleted_id=_text(item.get("deletedId") or item.get("deletedid")),
+        deleted_id=deleted_id,
         occurred_at=parse_time(last_updated),
         payload=raw,
     )
@@ -157,15 +165,17 @@ def _parse_cloudevent(item: Any) -> Change | Unparsed:
             raw,
         )
     data = item.get("data") if isinstance(item.get("data"), dict) else {}
+    deleted_id = _text(data.get("deletedid") or data.get("deletedId"))
     return Change(
-        dedupe_key="ce:" + event_id,
+        # CloudEvents ids are unique per source only, so the company is part of the key.
+        dedupe_key=_with_merged_away(f"ce:{realm}:{event_id}", deleted_id),
         realm_id=realm,
         entity_name=match["entity"],
         entity=canonical_entity(match["entity"]),
         record_id=record_id,
         operation_name=match["operation"],
         operation=OPERATIONS.get(match["operation"].lower()),
-        deleted_id=_text(data.get("deletedid") or data.get("deletedId")),
+        deleted_id=deleted_id,
         occurred_at=parse_time(item.get("time")),
         payload=raw,
     )

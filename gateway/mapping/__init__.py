@@ -3,7 +3,9 @@
 A mapping (the normalized dict that ``gateway.sync_config.parse_config`` returns and the database
 stores) pairs one QBO entity with one SF object. Each field rule pairs a dotted path in the QBO
 record (``BillAddr.City``, ``Line.0.Amount``) with a flat SF field name, and has a direction:
-``quickbooks_to_salesforce``, ``salesforce_to_quickbooks`` or ``both``. ``to_salesforce`` applies
+``quickbooks_to_salesforce``, ``salesforce_to_quickbooks`` or ``both``. A rule with only one
+side and a ``default`` is a constant written to that side (``{salesforce: StageName, default:
+Closed Won}``); its direction is the one towards its side. ``to_salesforce`` applies
 the rules that flow towards Salesforce and ``to_quickbooks`` those that flow towards QuickBooks, so
 one rule list serves both ways.
 
@@ -142,6 +144,8 @@ def references(
     source_key, _ = _sides(direction)
     found = []
     for rule in _rules(mapping, direction):
+        if source_key not in rule:
+            continue  # a constant reads nothing
         value = get_path(record, rule[source_key])
         if "lookup" in rule and not _is_blank(value):
             found.append(Reference(rule["lookup"], value_key(value), rule[source_key]))
@@ -161,12 +165,14 @@ def _map(
     bad_fields: list[str] = []
     unresolved: list[Reference] = []
     for rule in _rules(mapping, direction):
-        label = f"{rule[source_key]} → {rule[target_key]}"
-        value = get_path(record, rule[source_key])
+        # A constant has only the target side: no source value, so its default is written.
+        source = rule.get(source_key)
+        label = f"{source or 'constant'} → {rule[target_key]}"
+        value = get_path(record, source) if source else None
         if _is_blank(value):
             value = None
         elif "lookup" in rule:
-            reference = Reference(rule["lookup"], value_key(value), rule[source_key])
+            reference = Reference(rule["lookup"], value_key(value), source)
             value = resolved.get((reference.mapping_name, reference.source_id))
             if value is None:
                 unresolved.append(reference)
@@ -184,7 +190,7 @@ def _map(
             bad_fields.append(label)
             continue
         kind = rule.get("type") or SALESFORCE_TYPE_COERCIONS.get(
-            (field_types or {}).get(rule["salesforce"], "")
+            (field_types or {}).get(rule.get("salesforce", ""), "")
         )
         if value is not None and kind:
             try:

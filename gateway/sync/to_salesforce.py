@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from .. import inbox, mapping
+from .. import inbox, mapping, realtime
 from ..connectors import ReconnectNeeded
 from ..connectors.quickbooks import QuickBooksClient
 from ..connectors.salesforce import SalesforceCallError, SalesforceClient, record_error
@@ -67,7 +67,7 @@ class QuickBooksToSalesforce:
     # -- the run --------------------------------------------------------------------------------
 
     def run(self) -> None:
-        mappings = self._mappings(self.entity, realtime_only=True)
+        mappings = realtime.enabled_mappings(self.company, DIRECTION, self.entity)
         if not mappings:
             self._finish_all(Outcome(EventStatus.SKIPPED, f"real time is off for {self.entity}"))
             return
@@ -97,15 +97,6 @@ class QuickBooksToSalesforce:
                 raise ReconnectNeeded(f"{name} needs reconnecting: {row.status_detail}")
         self.qbo = QuickBooksClient(self.company)
         self.sf = SalesforceClient(org)
-
-    def _mappings(self, entity: str, realtime_only: bool) -> list[ObjectMapping]:
-        query = select(ObjectMapping).where(
-            ObjectMapping.quickbooks_type == entity,
-            ObjectMapping.direction.in_(("both", DIRECTION)),
-        )
-        if realtime_only:
-            query = query.where(ObjectMapping.realtime.is_(True))
-        return list(db.session.execute(query.order_by(ObjectMapping.id)).scalars())
 
     def _plan(self) -> tuple[set[str], dict[str, str]]:
         """Which records to read and upsert, and which to apply the delete policy to."""

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from gateway import sync_config
 from gateway.extensions import db
-from gateway.inbound.signatures import gateway_signature, intuit_signature
+from gateway.inbound import callout_contract
+from gateway.inbound.signatures import intuit_signature
 from gateway.models import Company, ObjectMapping
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,8 +70,8 @@ def signed(body: bytes | str | dict | list, token: str) -> tuple[bytes, dict]:
 def callout_headers(secret: str, body: bytes, at: float | None = None) -> dict:
     timestamp = str(int(time.time() if at is None else at))
     return {
-        "X-Gateway-Timestamp": timestamp,
-        "X-Gateway-Signature": gateway_signature(secret, timestamp, body),
+        callout_contract.TIMESTAMP_HEADER: timestamp,
+        callout_contract.SIGNATURE_HEADER: callout_contract.signature(secret, timestamp, body),
         "Content-Type": "application/json",
     }
 
