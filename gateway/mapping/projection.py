@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.mapping import clean_quickbooks_record, payload_hash
 from gateway.mapping.coerce import value_key
+from gateway.mapping.lines import LineMapping
 from gateway.mapping.paths import get_path, set_path
 
 
@@ -26,8 +28,6 @@ def _rules_towards(spec: Mapping[str, Any], direction: str, target_key: str) -> 
 
 def quickbooks_projection(record: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
     """The values a QuickBooks record has at the paths Salesforce → QuickBooks writes."""
-    from gateway.mapping import clean_quickbooks_record
-
     cleaned = clean_quickbooks_record(record)
     body: dict[str, Any] = {}
     for rule in _rules_towards(spec, "salesforce_to_quickbooks", "quickbooks"):
@@ -57,3 +57,34 @@ def _same(left: Any, right: Any) -> bool:
 def salesforce_differences(payload: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of `payload` whose value the Salesforce `record` does not hold yet."""
     return {name: value for name, value in payload.items() if not _same(value, record.get(name))}
+
+
+def _pruned(value: Any) -> Any:
+    """Without None values and the objects left empty by removing them: a payload that clears
+    BillAddr.City and a record without a BillAddr hold the same content."""
+    if isinstance(value, Mapping):
+        kept = {key: _pruned(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item is not None and item != {}}
+    if isinstance(value, list):
+        return [_pruned(item) for item in value]
+    return value
+
+
+def quickbooks_content_hash(body: Mapping[str, Any], lines: LineMapping | None = None) -> str:
+    """The payload hash of a QuickBooks body (a mapped payload, or a record's projection), its
+    item lines compared by their mapped content only (not their ids or order)."""
+    content = _pruned(dict(body))
+    if lines is not None:
+        content["Line"] = lines.hashable(list(body.get("Line") or []))
+    return payload_hash(content)
+
+
+def recorded_quickbooks_hash(
+    record: Mapping[str, Any], spec: Mapping[str, Any], lines: LineMapping | None = None
+) -> str:
+    """The hash of what a QuickBooks record holds of the mapping: equal to the hash of the
+    mapped Salesforce record when that would change nothing."""
+    projection = quickbooks_projection(record, spec)
+    if lines is not None:
+        projection["Line"] = list(record.get("Line") or [])
+    return quickbooks_content_hash(projection, lines)

@@ -12,14 +12,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 
 from simple_salesforce.format import format_soql
 from sqlalchemy import select
 
-from .. import inbox, mapping
-from ..connectors import ReconnectNeeded
-from ..connectors.quickbooks import QuickBooksClient, QuickBooksError, quote
+from .. import inbox, mapping, realtime
+from ..connectors.quickbooks import QuickBooksError, quote
 from ..connectors.quickbooks_writes import (
     DuplicateName,
     KeptQuickBooks,
@@ -27,14 +25,21 @@ from ..connectors.quickbooks_writes import (
     StaleObject,
     Write,
 )
-from ..connectors.salesforce import SalesforceClient, record_error
+from ..connectors.salesforce import record_error
 from ..extensions import db
 from ..mapping.lines import LineMapping
-from ..models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
+from ..mapping.projection import (
+    quickbooks_content_hash,
+    recorded_quickbooks_hash,
+    salesforce_differences,
+)
+from ..models import Company, Event, EventStatus, ObjectMapping
 from ..qbo_entities import NAME_LIST_ENTITIES
 from . import links
+from .conflicts import conflict_reason, parse_time, quickbooks_updated_at
 from .lines import attach_line_items, line_mapping
-from .to_salesforce import MAX_PARENT_DEPTH, Outcome, delete_policy, external_id
+from .outcomes import Outcome, connect, finish
+from .to_salesforce import MAX_PARENT_DEPTH, delete_policy, external_id
 
 log = logging.getLogger(__name__)
 DIRECTION = "salesforce_to_quickbooks"
@@ -54,19 +59,6 @@ class Planned:
     quickbooks_id: str | None
 
 
-def parse_modstamp(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def quickbooks_updated_at(record: dict) -> datetime | None:
-    return parse_modstamp((record.get("MetaData") or {}).get("LastUpdatedTime"))
-
-
 class SalesforceToQuickBooks:
     def __init__(self, company_id: int, sobject: str, events: list[Event]):
         self.company = db.session.get(Company, company_id)
@@ -74,19 +66,22 @@ class SalesforceToQuickBooks:
         self.events = events
         self.outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
         self.link_writes = links.LinkWrites()
+        self.mapping_ids: dict[str, int] = {}
 
     # -- the run --------------------------------------------------------------------------------
 
     def run(self) -> None:
-        mappings = self._mappings(self.sobject, realtime_only=True)
+        mappings = realtime.enabled_mappings(self.company, DIRECTION, self.sobject)
         if not mappings:
             for event in self.events:
                 inbox.finish(event, EventStatus.SKIPPED, f"real time is off for {self.sobject}")
             db.session.commit()
             return
         self._connect()
-        upsert_ids, removals = self._plan()
         for spec_row in mappings:
+            # A callout naming a QuickBooks type (a QBO_Sync__c record) is for that mapping only.
+            events = [e for e in self.events if e.target_type in (None, spec_row.quickbooks_type)]
+            upsert_ids, removals = self._plan(events)
             records = self._read(spec_row, sorted(upsert_ids))
             found = {record["Id"] for record in records}
             gone = {sf_id: "not found in Salesforce (deleted)" for sf_id in upsert_ids - found}
@@ -97,31 +92,14 @@ class SalesforceToQuickBooks:
         db.session.commit()
 
     def _connect(self) -> None:
-        org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
-        if org is None:
-            raise ReconnectNeeded(
-                "Salesforce is not connected (flask connect salesforce --refresh-token ...)"
-            )
-        for name, row in (("Salesforce", org), ("QuickBooks", self.company)):
-            if row.status == ConnectionStatus.RECONNECT_NEEDED:
-                raise ReconnectNeeded(f"{name} needs reconnecting: {row.status_detail}")
-        self.qbo = QuickBooksClient(self.company)
+        self.qbo, self.sf = connect(self.company)
         self.writes = QuickBooksWrites(self.qbo)
-        self.sf = SalesforceClient(org)
 
-    def _mappings(self, sobject: str, realtime_only: bool) -> list[ObjectMapping]:
-        query = select(ObjectMapping).where(
-            ObjectMapping.salesforce_object == sobject,
-            ObjectMapping.direction.in_(("both", DIRECTION)),
-        )
-        if realtime_only:
-            query = query.where(ObjectMapping.realtime.is_(True))
-        return list(db.session.execute(query.order_by(ObjectMapping.id)).scalars())
-
-    def _plan(self) -> tuple[set[str], dict[str, str]]:
+    @staticmethod
+    def _plan(events: list[Event]) -> tuple[set[str], dict[str, str]]:
         upsert_ids: set[str] = set()
         removals: dict[str, str] = {}
-        for event in self.events:
+        for event in events:
             if event.operation == "delete":
                 removals[event.record_id] = "deleted in Salesforce"
             else:  # upsert, and undelete: the record is back and written again
@@ -162,6 +140,7 @@ class SalesforceToQuickBooks:
             return
         spec = spec_row.spec
         entity = spec["quickbooks"]
+        self.mapping_ids[spec["name"]] = spec_row.id
         field_types = self.sf.field_types(spec["salesforce"])
         existing = links.find_by_salesforce(
             spec_row.id, self.company.id, (r["Id"] for r in records)
@@ -195,7 +174,7 @@ class SalesforceToQuickBooks:
             except mapping.MappingError as exc:
                 self._outcome(spec, sf_id, EventStatus.FAILED, str(exc))
                 continue
-            digest = mapping.payload_hash(self._hashable(spec, payload, lines))
+            digest = quickbooks_content_hash(payload, lines)
             if link is not None and link.quickbooks_hash == digest and not link.deleted:
                 self._outcome(spec, sf_id, EventStatus.SKIPPED, "unchanged")
                 continue
@@ -205,11 +184,6 @@ class SalesforceToQuickBooks:
                 payload["Active"] = True
             planned.append(Planned(record, payload, digest, link, qbo_id))
         self._write(spec_row, planned, resolved, field_types, lines)
-
-    def _hashable(self, spec: dict, payload: dict, lines: LineMapping | None) -> dict:
-        if lines is None:
-            return payload
-        return {**payload, "Line": lines.hashable(payload.get("Line") or [])}
 
     def _our_external_id(self, spec: dict, record: dict) -> str | None:
         """A record carrying our external id for this company was linked before (the other
@@ -319,23 +293,14 @@ class SalesforceToQuickBooks:
         link = plan.link
         if link is None or not link.quickbooks_hash:
             return True
-        changed = mapping.payload_hash(
-            self._hashable(spec, mapping.quickbooks_projection(current, spec), self._lines(spec))
-        )
-        if changed == link.quickbooks_hash:
+        if recorded_quickbooks_hash(current, spec, self._lines(spec)) == link.quickbooks_hash:
             return True  # QuickBooks holds what we last synced: only Salesforce changed
         qbo_time = quickbooks_updated_at(current)
-        sf_time = parse_modstamp(plan.record.get("SystemModstamp"))
+        sf_time = parse_time(plan.record.get("SystemModstamp"))
         if qbo_time is None or sf_time is None or sf_time >= qbo_time:
             return True
-        self._outcome(
-            spec,
-            plan.record["Id"],
-            EventStatus.SKIPPED,
-            f"conflict: QuickBooks {spec['quickbooks']} {current['Id']} was edited at "
-            f"{qbo_time.isoformat()}, after this Salesforce edit at {sf_time.isoformat()}; "
-            "kept the QuickBooks version (it is synced to Salesforce)",
-        )
+        reason = conflict_reason("QuickBooks", qbo_time, "Salesforce", sf_time)
+        self._outcome(spec, plan.record["Id"], EventStatus.SKIPPED, reason)
         return False
 
     def _lines(self, spec: dict) -> LineMapping | None:
@@ -380,6 +345,18 @@ class SalesforceToQuickBooks:
                 error.intuit_tid,
             )
         existing = candidates[0]
+        taken = links.find(self.mapping_ids[spec["name"]], self.company.id, [existing["Id"]])
+        other = taken.get(existing["Id"])
+        if other is not None and other.salesforce_id and not other.deleted:
+            detail = (
+                f"{entity} {existing['Id']} has this name and is already linked to Salesforce "
+                f"{other.salesforce_id}: merge the two Salesforce records or rename one"
+            )
+            return QuickBooksError(
+                error.status,
+                [{"code": "6240", "message": "duplicate name", "detail": detail}],
+                error.intuit_tid,
+            )
         key = f"{entity}:{existing['Id']}:{plan.digest}"
         try:
             updated = self.writes.update(
@@ -440,18 +417,15 @@ class SalesforceToQuickBooks:
                     if flag_field:
                         sf_payload[flag_field] = False
                     salesforce_hash = mapping.payload_hash(sf_payload)
-                    change = mapping.salesforce_differences(sf_payload, plan.record)
+                    change = salesforce_differences(sf_payload, plan.record)
             ext = external_id(realm, qbo_id)
             if plan.record.get(ext_field) != ext:
                 change[ext_field] = ext
-            projection = mapping.quickbooks_projection(result, spec)
             saved[sf_id] = {
                 "quickbooks_id": qbo_id,
                 "values": {
                     "salesforce_id": sf_id,
-                    "quickbooks_hash": mapping.payload_hash(
-                        self._hashable(spec, projection, lines)
-                    ),
+                    "quickbooks_hash": recorded_quickbooks_hash(result, spec, lines),
                     "quickbooks_sync_token": result.get("SyncToken"),
                     "salesforce_hash": salesforce_hash,
                     "deleted": False,
@@ -631,17 +605,4 @@ class SalesforceToQuickBooks:
 
     def _finish_events(self) -> None:
         for event in self.events:
-            outcomes = self.outcomes.get((self.sobject, event.record_id), [])
-            failed = [o for o in outcomes if o.status == EventStatus.FAILED]
-            synced = [o for o in outcomes if o.status == EventStatus.SYNCED]
-            if failed:
-                inbox.fail(
-                    event,
-                    "; ".join(o.reason or "" for o in failed),
-                    retryable=all(o.retryable for o in failed),
-                )
-            elif synced:
-                inbox.finish(event, EventStatus.SYNCED, "; ".join(o.reason or "" for o in synced))
-            else:
-                reasons = "; ".join(o.reason or "" for o in outcomes) or "nothing to do"
-                inbox.finish(event, EventStatus.SKIPPED, reasons)
+            finish(event, self.outcomes.get((self.sobject, event.record_id), []))

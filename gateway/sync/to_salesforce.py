@@ -14,24 +14,19 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from .. import inbox, mapping, realtime
-from ..connectors import ReconnectNeeded
-from ..connectors.quickbooks import QuickBooksClient
-from ..connectors.salesforce import SalesforceCallError, SalesforceClient, record_error
+from ..connectors.salesforce import SalesforceCallError, record_error
 from ..extensions import db
-from ..models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
+from ..mapping.projection import recorded_quickbooks_hash
+from ..models import Company, Event, EventStatus, ObjectMapping
 from . import links
+from .conflicts import conflict_reason, quickbooks_updated_at, waiting_salesforce_edits
+from .lines import line_mapping
+from .outcomes import Outcome, connect, finish
 from .salesforce_match import find_matches
 
 log = logging.getLogger(__name__)
 MAX_PARENT_DEPTH = 3
 DIRECTION = "quickbooks_to_salesforce"
-
-
-@dataclass
-class Outcome:
-    status: str  # synced | skipped | failed
-    reason: str | None = None
-    retryable: bool = False
 
 
 @dataclass
@@ -63,6 +58,8 @@ class QuickBooksToSalesforce:
         self.outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
         self.link_writes = links.LinkWrites()
         self.merged_into: dict[str, str] = {}  # merged-away QuickBooks id -> survivor's id
+        # per (entity, id): SyncToken and content hash of the version read, kept on the link
+        self.quickbooks_state: dict[tuple[str, str], dict] = {}
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -87,16 +84,7 @@ class QuickBooksToSalesforce:
         db.session.commit()
 
     def _connect(self) -> None:
-        org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
-        if org is None:
-            raise ReconnectNeeded(
-                "Salesforce is not connected (flask connect salesforce --refresh-token ...)"
-            )
-        for name, row in (("Salesforce", org), ("QuickBooks", self.company)):
-            if row.status == ConnectionStatus.RECONNECT_NEEDED:
-                raise ReconnectNeeded(f"{name} needs reconnecting: {row.status_detail}")
-        self.qbo = QuickBooksClient(self.company)
-        self.sf = SalesforceClient(org)
+        self.qbo, self.sf = connect(self.company)
 
     def _plan(self) -> tuple[set[str], dict[str, str]]:
         """Which records to read and upsert, and which to apply the delete policy to."""
@@ -129,6 +117,7 @@ class QuickBooksToSalesforce:
         policy, flag_field = delete_policy(spec)
         pending = Pending()
         unlinked: list[tuple[dict, dict, str]] = []
+        waiting = self._later_salesforce_edits(existing, records)
         for record in records:
             qbo_id = record["Id"]
             try:
@@ -149,8 +138,17 @@ class QuickBooksToSalesforce:
                 payload[flag_field] = False  # a reactivated record loses its deleted flag
             digest = mapping.payload_hash(payload)
             link = existing.get(qbo_id)
+            state = self._quickbooks_state(spec, record)
+            self.quickbooks_state[(spec["quickbooks"], qbo_id)] = state
             if link and link.salesforce_id and not link.deleted and link.salesforce_hash == digest:
                 self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SKIPPED, "unchanged"))
+                self._keep_quickbooks_state(spec_row, link, state)
+                continue
+            if link and link.salesforce_id and qbo_id in waiting:
+                qbo_time, sf_time = quickbooks_updated_at(record), waiting[qbo_id]
+                reason = conflict_reason("Salesforce", sf_time, "QuickBooks", qbo_time)
+                self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SKIPPED, reason))
+                self._keep_quickbooks_state(spec_row, link, state)
                 continue
             if link is None and spec.get("match"):
                 unlinked.append((record, payload, digest))
@@ -159,6 +157,36 @@ class QuickBooksToSalesforce:
         if unlinked:
             self._match(spec, realm, unlinked, pending)
         self._write(spec_row, pending)
+
+    def _quickbooks_state(self, spec: dict, record: dict) -> dict:
+        """What a Salesforce -> QuickBooks write needs to know of this QuickBooks version: its
+        SyncToken (no read before the update) and the hash of what it holds of the mapping
+        (the echo of our Salesforce write maps to the same, so nothing goes back)."""
+        state = {"quickbooks_sync_token": record.get("SyncToken")}
+        if spec.get("direction") == "both":
+            lines = line_mapping(spec, self.company.realm_id)
+            state["quickbooks_hash"] = recorded_quickbooks_hash(record, spec, lines)
+        return state
+
+    def _keep_quickbooks_state(self, spec_row: ObjectMapping, link, state: dict) -> None:
+        if any(getattr(link, name) != value for name, value in state.items()):
+            self.link_writes.save(spec_row.id, self.company.id, link.quickbooks_id, **state)
+
+    def _later_salesforce_edits(self, existing: dict, records: list[dict]) -> dict[str, object]:
+        """QuickBooks id -> the time of a Salesforce edit of the same record that is later
+        than this QuickBooks version and still waiting to be synced."""
+        by_salesforce = {
+            link.salesforce_id: q for q, link in existing.items() if link.salesforce_id
+        }
+        waiting = waiting_salesforce_edits(self.company.id, by_salesforce)
+        versions = {record["Id"]: quickbooks_updated_at(record) for record in records}
+        later = {}
+        for sf_id, sf_time in waiting.items():
+            qbo_id = by_salesforce[sf_id]
+            qbo_time = versions.get(qbo_id)
+            if qbo_time is not None and sf_time > qbo_time:
+                later[qbo_id] = sf_time
+        return later
 
     def _match(self, spec: dict, realm: str, unlinked: list, pending: Pending) -> None:
         """Before creating, look for the record a person already made in Salesforce."""
@@ -239,6 +267,7 @@ class QuickBooksToSalesforce:
             spec_row.id,
             self.company.id,
             qbo_id,
+            **self.quickbooks_state.get((spec["quickbooks"], qbo_id), {}),
             salesforce_id=result["id"],
             salesforce_hash=digest,
             deleted=False,
@@ -362,16 +391,4 @@ class QuickBooksToSalesforce:
             outcomes = list(self.outcomes.get((self.entity, event.record_id), []))
             if event.operation == "merge" and event.deleted_id:
                 outcomes += self.outcomes.get((self.entity, event.deleted_id), [])
-            failed = [o for o in outcomes if o.status == EventStatus.FAILED]
-            synced = [o for o in outcomes if o.status == EventStatus.SYNCED]
-            if failed:
-                inbox.fail(
-                    event,
-                    "; ".join(o.reason or "" for o in failed),
-                    retryable=all(o.retryable for o in failed),
-                )
-            elif synced:
-                inbox.finish(event, EventStatus.SYNCED, "; ".join(o.reason or "" for o in synced))
-            else:
-                reasons = "; ".join(o.reason or "" for o in outcomes) or "nothing to do"
-                inbox.finish(event, EventStatus.SKIPPED, reasons)
+            finish(event, outcomes)
