@@ -189,8 +189,11 @@ class SalesforceClient:
             )
         return results
 
-    def query_all(self, soql: str) -> list[dict]:
-        return self.call("query", lambda sf: sf.query_all(soql)["records"])
+    def query_all(self, soql: str, include_deleted: bool = False) -> list[dict]:
+        """Every page of the answer; `include_deleted` reads the recycle bin too (queryAll)."""
+        return self.call(
+            "query", lambda sf: sf.query_all(soql, include_deleted=include_deleted)["records"]
+        )
 
     def field_types(self, sobject: str) -> dict[str, str]:
         """Field name -> describe type, cached for a few minutes and shared by all workers."""

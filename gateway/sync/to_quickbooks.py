@@ -67,12 +67,14 @@ class SalesforceToQuickBooks:
         self.outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
         self.link_writes = links.LinkWrites()
         self.mapping_ids: dict[str, int] = {}
+        self.line_parents: dict[str, tuple[str, str]] = {}  # line item id -> its parent's key
 
     # -- the run --------------------------------------------------------------------------------
 
     def run(self) -> None:
         mappings = realtime.enabled_mappings(self.company, DIRECTION, self.sobject)
-        if not mappings:
+        line_owners = [] if mappings else self._line_owners()
+        if not mappings and not line_owners:
             for event in self.events:
                 inbox.finish(event, EventStatus.SKIPPED, f"real time is off for {self.sobject}")
             db.session.commit()
@@ -88,12 +90,45 @@ class SalesforceToQuickBooks:
             self.push(spec_row, records, depth=0)
             self.remove(spec_row, {**removals, **gone})
             db.session.commit()
+        for spec_row in line_owners:
+            self._push_parents_of_lines(spec_row)
+            db.session.commit()
         self._finish_events()
         db.session.commit()
 
     def _connect(self) -> None:
         self.qbo, self.sf = connect(self.company)
         self.writes = QuickBooksWrites(self.qbo)
+
+    def _line_owners(self) -> list[ObjectMapping]:
+        """Mappings whose line items are this object: a changed OpportunityLineItem is a
+        changed Opportunity (its Invoice is written with all its lines)."""
+        rows = db.session.execute(select(ObjectMapping).order_by(ObjectMapping.id)).scalars()
+        return [
+            row
+            for row in rows
+            if (row.spec.get("lines") or {}).get("salesforce") == self.sobject
+            and row.direction in ("both", DIRECTION)
+            and realtime.is_enabled(row, self.company)
+        ]
+
+    def _push_parents_of_lines(self, spec_row: ObjectMapping) -> None:
+        lines = self._lines(spec_row.spec)
+        ids = sorted({event.record_id for event in self.events})
+        parent_of: dict[str, str] = {}
+        for start in range(0, len(ids), MAX_IDS_PER_QUERY):
+            # Names come from a validated mapping; ids went through format_soql. Deleted line
+            # items are included: their parent lost a line.
+            soql = format_soql(
+                f"SELECT Id, {lines.parent_field} FROM {lines.sobject} WHERE Id IN {{}}",  # noqa: S608
+                ids[start : start + MAX_IDS_PER_QUERY],
+            )
+            for row in self.sf.query_all(soql, include_deleted=True):
+                parent_of[row["Id"]] = row[lines.parent_field]
+        records = self._read(spec_row, sorted(set(parent_of.values())))
+        self.push(spec_row, records, depth=0)
+        for line_id, parent_id in parent_of.items():
+            self.line_parents[line_id] = (spec_row.spec["salesforce"], parent_id)
 
     @staticmethod
     def _plan(events: list[Event]) -> tuple[set[str], dict[str, str]]:
@@ -605,4 +640,5 @@ class SalesforceToQuickBooks:
 
     def _finish_events(self) -> None:
         for event in self.events:
-            finish(event, self.outcomes.get((self.sobject, event.record_id), []))
+            key = self.line_parents.get(event.record_id, (self.sobject, event.record_id))
+            finish(event, self.outcomes.get(key, []))
