@@ -18,7 +18,6 @@ from gateway.mapping import (
     MappingError,
     get_path,
     payload_hash,
-    references,
     set_path,
     to_quickbooks,
     to_salesforce,
@@ -73,14 +72,6 @@ class LineMapping:
             for line in record.get("Line") or []
             if isinstance(line, dict) and line.get("DetailType") == self.detail_type
         ]
-
-    def references(self, record: Mapping[str, Any], direction: str) -> list:
-        sources = (
-            self.items_of(record)
-            if direction == "salesforce_to_quickbooks"
-            else self.quickbooks_lines(record)
-        )
-        return [ref for source in sources for ref in references(source, self.rules, direction)]
 
     def default_item_key(self) -> tuple[str, str]:
         return (DEFAULT_ITEM_MAPPING, self.default_item or "")

@@ -35,11 +35,11 @@ from ..mapping.projection import (
 )
 from ..models import Company, Event, EventStatus, ObjectMapping
 from ..qbo_entities import NAME_LIST_ENTITIES
-from . import links
+from . import links, parents
 from .conflicts import conflict_reason, parse_time, quickbooks_updated_at
 from .lines import attach_line_items, line_mapping
 from .outcomes import Outcome, connect, finish
-from .to_salesforce import MAX_PARENT_DEPTH, delete_policy, external_id
+from .to_salesforce import delete_policy, external_id
 
 log = logging.getLogger(__name__)
 DIRECTION = "salesforce_to_quickbooks"
@@ -501,40 +501,24 @@ class SalesforceToQuickBooks:
 
     def _resolve_references(self, spec: dict, records: list[dict], depth: int) -> dict:
         """QuickBooks ids for every lookup; a parent not linked yet is written first."""
-        needed: dict[str, set[str]] = defaultdict(set)
-        for record in records:
-            for reference in mapping.references(record, spec, DIRECTION):
-                needed[reference.mapping_name].add(str(reference.source_id))
-        return self._resolve(needed, depth)
+        needed = parents.needed_references(records, spec, DIRECTION)
+        return parents.resolve(needed, depth, self._linked, self._sync_parents)
 
     def _line_references(self, lines: LineMapping, records: list[dict], depth: int) -> dict:
-        needed: dict[str, set[str]] = defaultdict(set)
-        for record in records:
-            for reference in lines.references(record, DIRECTION):
-                needed[reference.mapping_name].add(str(reference.source_id))
-        resolved = self._resolve(needed, depth)
+        items = [item for record in records for item in lines.items_of(record)]
+        needed = parents.needed_references(items, lines.rules, DIRECTION)
+        resolved = parents.resolve(needed, depth, self._linked, self._sync_parents)
         if lines.default_item and any(not lines.items_of(r) for r in records):
             item_id = self._default_item_id(lines.default_item)
             if item_id:
                 resolved[lines.default_item_key()] = item_id
         return resolved
 
-    def _resolve(self, needed: dict[str, set[str]], depth: int) -> dict:
-        resolved: dict[tuple[str, str], str] = {}
-        for name, ids in needed.items():
-            parent = db.session.execute(
-                select(ObjectMapping).where(ObjectMapping.name == name)
-            ).scalar_one_or_none()
-            if parent is None:
-                continue  # reported by the mapping as unresolved
-            found = self._linked(parent, ids)
-            missing = ids - found.keys()
-            if missing and depth < MAX_PARENT_DEPTH and parent.direction in ("both", DIRECTION):
-                parents = self._read(parent, sorted(missing))
-                self.push(parent, parents, depth + 1)
-                found.update(self._linked(parent, missing))
-            resolved.update({(name, sf_id): qbo_id for sf_id, qbo_id in found.items()})
-        return resolved
+    def _sync_parents(self, parent: ObjectMapping, ids: list[str], depth: int) -> bool:
+        if parent.direction not in ("both", DIRECTION):
+            return False
+        self.push(parent, self._read(parent, ids), depth)
+        return True
 
     def _linked(self, parent: ObjectMapping, ids: set[str]) -> dict[str, str]:
         found = links.find_by_salesforce(parent.id, self.company.id, ids)

@@ -11,21 +11,18 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from .. import inbox, mapping, realtime
 from ..connectors.salesforce import SalesforceCallError, record_error
 from ..extensions import db
 from ..mapping.projection import recorded_quickbooks_hash
 from ..models import Company, Event, EventStatus, ObjectMapping
-from . import links
+from . import links, parents
 from .conflicts import conflict_reason, quickbooks_updated_at, waiting_salesforce_edits
 from .lines import line_mapping
 from .outcomes import Outcome, connect, finish
 from .salesforce_match import find_matches
 
 log = logging.getLogger(__name__)
-MAX_PARENT_DEPTH = 3
 DIRECTION = "quickbooks_to_salesforce"
 
 
@@ -286,25 +283,16 @@ class QuickBooksToSalesforce:
 
     def _resolve_references(self, spec: dict, records: list[dict], depth: int) -> dict:
         """Salesforce ids for every lookup; a parent not linked yet is synced first."""
-        needed: dict[str, set[str]] = defaultdict(set)
-        for record in records:
-            for reference in mapping.references(record, spec, DIRECTION):
-                needed[reference.mapping_name].add(str(reference.source_id))
-        resolved: dict[tuple[str, str], str] = {}
-        for name, ids in needed.items():
-            parent = db.session.execute(
-                select(ObjectMapping).where(ObjectMapping.name == name)
-            ).scalar_one_or_none()
-            if parent is None:
-                continue  # reported by the mapping as unresolved
-            found = self._linked(parent, ids)
-            missing = ids - found.keys()
-            if missing and depth < MAX_PARENT_DEPTH:
-                parents = self.qbo.query_by_ids(parent.quickbooks_type, sorted(missing))
-                self.push(parent, parents, depth + 1)
-                found.update(self._linked(parent, missing))
-            resolved.update({(name, qbo_id): sf_id for qbo_id, sf_id in found.items()})
-        return resolved
+        return parents.resolve(
+            parents.needed_references(records, spec, DIRECTION),
+            depth,
+            self._linked,
+            self._sync_parents,
+        )
+
+    def _sync_parents(self, parent: ObjectMapping, ids: list[str], depth: int) -> bool:
+        self.push(parent, self.qbo.query_by_ids(parent.quickbooks_type, ids), depth)
+        return True
 
     def _linked(self, parent: ObjectMapping, ids: set[str]) -> dict[str, str]:
         found = links.find(parent.id, self.company.id, ids)
