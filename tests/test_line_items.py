@@ -170,3 +170,75 @@ def test_a_discount_line_in_quickbooks_is_left_alone(gw):
     ]  # fmt: skip
     assert item_lines(invoice)[0]["SalesItemLineDetail"]["Qty"] == 3
     assert invoice["TotalAmt"] == 420
+
+
+def quickbooks_invoice(gw, lines: list[tuple[str, int, float]]) -> dict:
+    customer = gw.customer(DisplayName="Acme Ltd")
+    body_lines = []
+    for name, quantity, price in lines:
+        item = gw.platforms.qbo_save(gw.realm, "Item", {"Name": name, "Type": "Service"})
+        body_lines.append(
+            {
+                "DetailType": "SalesItemLineDetail",
+                "Description": f"{name} work",
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": item["Id"]},
+                    "Qty": quantity,
+                    "UnitPrice": price,
+                },
+            }
+        )
+    return gw.platforms.qbo_save(
+        gw.realm,
+        "Invoice",
+        {
+            "CustomerRef": {"value": customer["Id"]},
+            "DocNumber": "INV-7",
+            "TxnDate": "2026-11-20",
+            "Line": body_lines,
+        },
+    )
+
+
+def line_items(gw) -> dict[str, dict]:
+    return {i["QBO_Id__c"]: i for i in gw.platforms.sf_records("OpportunityLineItem")}
+
+
+def test_an_invoice_made_in_quickbooks_brings_its_lines_to_salesforce(gw):
+    invoice = quickbooks_invoice(gw, [("Design", 2, 150.0), ("Build", 10, 80.5)])
+    gw.settle()
+    [opportunity] = gw.platforms.sf_records("Opportunity")
+    assert opportunity["QBO_Id__c"] == f"{gw.realm}-{invoice['Id']}"
+    assert opportunity["Amount"] == 1105
+    products = {p["Id"]: p["Name"] for p in gw.platforms.sf_records("Product2")}
+    items = line_items(gw)
+    expected = {f"{gw.realm}-{invoice['Id']}-{line['Id']}": line for line in item_lines(invoice)}
+    assert set(items) == set(expected)
+    for ext, item in items.items():
+        detail = expected[ext]["SalesItemLineDetail"]
+        assert item["OpportunityId"] == opportunity["Id"]
+        assert (item["Quantity"], item["UnitPrice"]) == (detail["Qty"], detail["UnitPrice"])
+        assert products[item["Product2Id"]] == detail["ItemRef"]["name"]
+    invoice_event = gw.events(entity="Invoice")[-1]
+    assert invoice_event.status == EventStatus.SYNCED, invoice_event.reason
+
+
+def test_a_line_removed_in_quickbooks_is_removed_in_salesforce(gw):
+    invoice = quickbooks_invoice(gw, [("Design", 2, 150.0), ("Build", 10, 80.5)])
+    gw.settle()
+    kept = item_lines(invoice)[1]
+    gw.platforms.qbo_save(gw.realm, "Invoice", {"Id": invoice["Id"], "Line": [kept]})
+    gw.settle()
+    assert set(line_items(gw)) == {f"{gw.realm}-{invoice['Id']}-{kept['Id']}"}
+    [opportunity] = gw.platforms.sf_records("Opportunity")
+    assert opportunity["Amount"] == 805
+
+
+def test_an_unchanged_invoice_writes_no_lines_again(gw):
+    invoice = quickbooks_invoice(gw, [("Design", 2, 150.0)])
+    gw.settle()
+    gw.platforms.clear_calls()
+    gw.platforms.qbo_save(gw.realm, "Invoice", {"Id": invoice["Id"], "PrivateNote": "memo"})
+    gw.settle()
+    assert gw.platforms.calls("sf", "write") == []
+    assert gw.events(entity="Invoice")[-1].reason == "unchanged"

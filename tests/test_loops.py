@@ -123,3 +123,41 @@ def test_both_sides_edited_converge_on_the_later_quickbooks_edit(gw, trigger):
     settle_both(gw, trigger)
     assert gw.platforms.qbo_records(gw.realm, "Customer")[0]["BillAddr"]["City"] == "York"
     assert gw.account(customer["Id"])["BillingCity"] == "York"
+
+
+@pytest.fixture
+def invoices_gw(app, runner, fakes):
+    from tests.test_line_items import INVOICES_YAML
+
+    return connect(app, runner, fakes, INVOICES_YAML)
+
+
+def test_an_opportunity_with_lines_goes_over_once_and_nothing_comes_back(invoices_gw):
+    from tests.test_line_items import invoices, item_lines, opportunity_with_lines
+
+    gw = invoices_gw
+    watched = ("Account", "Product2", "Opportunity", "OpportunityLineItem")
+    trigger = SalesforceTrigger(gw.platforms, gw.company(), watched)
+    opportunity_with_lines(gw, [("Design", 2, 150.0), ("Build", 10, 80.5)])
+    gw.platforms.clear_calls()
+    settle_both(gw, trigger)
+    [invoice] = invoices(gw)
+    assert len(item_lines(invoice)) == 2
+    # the Customer, the two Items in one batch, the Invoice: and no second round
+    assert writes(gw, "qbo") == 3
+    # the ids written back: Account, Products, Opportunity with its line items
+    assert writes(gw, "sf") == 3
+    failed = [e for e in gw.events() if e.status == EventStatus.FAILED]
+    assert failed == []
+
+
+def test_an_invoice_with_lines_goes_over_once_and_nothing_comes_back(invoices_gw):
+    from tests.test_line_items import quickbooks_invoice
+
+    gw = invoices_gw
+    watched = ("Account", "Product2", "Opportunity", "OpportunityLineItem")
+    trigger = SalesforceTrigger(gw.platforms, gw.company(), watched)
+    quickbooks_invoice(gw, [("Design", 2, 150.0), ("Build", 10, 80.5)])
+    settle_both(gw, trigger)
+    assert writes(gw, "qbo") == 0
+    assert [e for e in gw.events() if e.status == EventStatus.FAILED] == []

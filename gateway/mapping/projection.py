@@ -88,3 +88,12 @@ def recorded_quickbooks_hash(
     if lines is not None:
         projection["Line"] = list(record.get("Line") or [])
     return quickbooks_content_hash(projection, lines)
+
+
+def salesforce_content_hash(payload: Mapping[str, Any], line_rows: list[dict] | None) -> str:
+    """The payload hash of a Salesforce record's mapped fields and, for a mapping with lines,
+    of its child records (compared as a set)."""
+    content = dict(payload)
+    if line_rows is not None:
+        content["_lines"] = sorted(payload_hash(row) for row in line_rows)
+    return payload_hash(content)

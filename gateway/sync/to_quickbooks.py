@@ -31,6 +31,7 @@ from ..mapping.lines import LineMapping
 from ..mapping.projection import (
     quickbooks_content_hash,
     recorded_quickbooks_hash,
+    salesforce_content_hash,
     salesforce_differences,
 )
 from ..models import Company, Event, EventStatus, ObjectMapping
@@ -451,7 +452,7 @@ class SalesforceToQuickBooks:
                     _, flag_field = delete_policy(spec)
                     if flag_field:
                         sf_payload[flag_field] = False
-                    salesforce_hash = mapping.payload_hash(sf_payload)
+                    salesforce_hash = self._salesforce_hash(sf_payload, result, lines, backwards)
                     change = salesforce_differences(sf_payload, plan.record)
             ext = external_id(realm, qbo_id)
             if plan.record.get(ext_field) != ext:
@@ -496,6 +497,18 @@ class SalesforceToQuickBooks:
                 self._outcome(spec, sf_id, EventStatus.SYNCED, entry["reason"])
             self.link_writes.save(spec_row.id, self.company.id, entry["quickbooks_id"], **values)
         self.link_writes.flush()
+
+    def _salesforce_hash(
+        self, sf_payload: dict, written: dict, lines: LineMapping | None, backwards: dict
+    ) -> str | None:
+        """What QuickBooks -> Salesforce will compute for the echo of this write."""
+        if lines is None:
+            return salesforce_content_hash(sf_payload, None)
+        try:
+            rows = lines.to_salesforce(written, backwards, self.sf.field_types(lines.sobject))
+        except mapping.MappingError:
+            return None
+        return salesforce_content_hash(sf_payload, rows)
 
     # -- references -----------------------------------------------------------------------------
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from .. import inbox, mapping, realtime
 from ..connectors.salesforce import SalesforceCallError, record_error
 from ..extensions import db
-from ..mapping.projection import recorded_quickbooks_hash
+from ..mapping.projection import recorded_quickbooks_hash, salesforce_content_hash
 from ..models import Company, Event, EventStatus, ObjectMapping
 from . import links, parents
 from .conflicts import conflict_reason, quickbooks_updated_at, waiting_salesforce_edits
 from .lines import line_mapping
 from .outcomes import Outcome, connect, finish
+from .salesforce_lines import SalesforceLineWrites
 from .salesforce_match import find_matches
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class QuickBooksToSalesforce:
         self.merged_into: dict[str, str] = {}  # merged-away QuickBooks id -> survivor's id
         # per (entity, id): SyncToken and content hash of the version read, kept on the link
         self.quickbooks_state: dict[tuple[str, str], dict] = {}
+        self.written: dict[tuple[str, str], str] = {}  # (entity, id) -> Salesforce id written
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -111,6 +113,13 @@ class QuickBooksToSalesforce:
         field_types = self.sf.field_types(spec["salesforce"])
         existing = links.find(spec_row.id, self.company.id, (r["Id"] for r in records))
         resolved = self._resolve_references(spec, records, depth)
+        lines = line_mapping(spec, realm)
+        if lines is not None:
+            line_writes = SalesforceLineWrites(self.sf, lines)
+            line_types = self.sf.field_types(lines.sobject)
+            qbo_lines = [line for record in records for line in lines.quickbooks_lines(record)]
+            needed = parents.needed_references(qbo_lines, lines.rules, DIRECTION)
+            resolved.update(parents.resolve(needed, depth, self._linked, self._sync_parents))
         policy, flag_field = delete_policy(spec)
         pending = Pending()
         unlinked: list[tuple[dict, dict, str]] = []
@@ -121,6 +130,7 @@ class QuickBooksToSalesforce:
                 payload = mapping.to_salesforce(
                     mapping.clean_quickbooks_record(record), spec, resolved, field_types
                 )
+                line_rows = lines.to_salesforce(record, resolved, line_types) if lines else None
             except mapping.UnresolvedReference as exc:
                 # The parent failed to sync (its own event says why) or is not in Salesforce
                 # yet: worth another try once it is, unlike a record that can never map.
@@ -133,8 +143,10 @@ class QuickBooksToSalesforce:
                 continue
             if flag_field:
                 payload[flag_field] = False  # a reactivated record loses its deleted flag
-            digest = mapping.payload_hash(payload)
+            digest = salesforce_content_hash(payload, line_rows)
             link = existing.get(qbo_id)
+            if line_rows is not None:
+                line_writes.add(qbo_id, line_rows)
             state = self._quickbooks_state(spec, record)
             self.quickbooks_state[(spec["quickbooks"], qbo_id)] = state
             if link and link.salesforce_id and not link.deleted and link.salesforce_hash == digest:
@@ -154,6 +166,22 @@ class QuickBooksToSalesforce:
         if unlinked:
             self._match(spec, realm, unlinked, pending)
         self._write(spec_row, pending)
+        if lines is not None:
+            self._write_lines(spec_row, line_writes)
+
+    def _write_lines(self, spec_row: ObjectMapping, line_writes: SalesforceLineWrites) -> None:
+        """The written parents' line items, in as few calls as the batch allows. A parent whose
+        lines failed fails, and is written in full on the retry."""
+        spec = spec_row.spec
+        written = {
+            qbo_id: sf_id
+            for (entity, qbo_id), sf_id in self.written.items()
+            if entity == spec["quickbooks"]
+        }
+        for qbo_id, reason in line_writes.write(written).items():
+            self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, True))
+            self.link_writes.save(spec_row.id, self.company.id, qbo_id, salesforce_hash=None)
+        self.link_writes.flush()
 
     def _quickbooks_state(self, spec: dict, record: dict) -> dict:
         """What a Salesforce -> QuickBooks write needs to know of this QuickBooks version: its
@@ -278,6 +306,7 @@ class QuickBooksToSalesforce:
             else "updated"
         )
         self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SYNCED, f"{how} {result['id']}"))
+        self.written[(spec["quickbooks"], qbo_id)] = result["id"]
 
     # -- references -----------------------------------------------------------------------------
 
