@@ -16,6 +16,7 @@ from .connectors.salesforce import store_token as store_salesforce_token
 from .connectors.tokens import refresh_grant
 from .extensions import db
 from .models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
+from .salesforce_package import salesforce_package_group
 from .sync import RECONNECT_PREFIX
 
 
@@ -165,3 +166,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(connect)
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(salesforce_package_group)

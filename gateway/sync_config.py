@@ -270,21 +270,28 @@ class _Checker:
                 self.match_rule(rule, f"{path}.match[{index}]")
                 for index, rule in enumerate(check("match", [], self.items))
             ],
-            "fields": [],
         }
-        fields = []
-        for index, field_node in enumerate(check("fields", [], self.items)):
-            field_path = f"{path}.fields[{index}]"
-            field, field_keys = self.field(field_node, field_path, direction)
-            if field is not None:
-                fields.append((field_path, field, field_keys))
-                mapping["fields"].append(field)
+        fields = self.fields(keys, path, direction)
+        mapping["fields"] = [field for _, field, _ in fields]
         self.check_targets(fields, mapping["external_id"])
         if "companies" in keys:
             mapping["companies"] = self.realms(keys["companies"], f"{path}.companies")
         if "lines" in keys:
             mapping["lines"] = self.lines(keys["lines"], f"{path}.lines", direction)
         return mapping, keys.get("name")
+
+    def fields(
+        self, keys: dict[str, Node], path: str, direction: Any
+    ) -> list[tuple[str, dict[str, Any], dict[str, Node]]]:
+        """The valid field rules under `fields` (of a mapping or its lines), with where each is."""
+        nodes = self.items(keys["fields"], f"{path}.fields") if "fields" in keys else []
+        found = []
+        for index, field_node in enumerate(nodes):
+            field_path = f"{path}.fields[{index}]"
+            field, field_keys = self.field(field_node, field_path, direction)
+            if field is not None:
+                found.append((field_path, field, field_keys))
+        return found
 
     def realms(self, node: Node, path: str) -> Any:
         """A list of realm ids (YAML may read 9130357766 as a number: it is an id, kept as text)."""
@@ -323,20 +330,13 @@ class _Checker:
             "salesforce": name("salesforce", _INVALID, "a Salesforce object API name"),
             "parent_field": name("parent_field", _INVALID, "a Salesforce field API name"),
             "external_id": name("external_id", DEFAULT_EXTERNAL_ID, "a Salesforce field API name"),
-            "fields": [],
         }
         if "default_item" in keys:
             lines["default_item"] = self.typed(
                 keys["default_item"], f"{path}.default_item", str, "an Item name"
             )
-        fields = []
-        field_nodes = self.items(keys["fields"], f"{path}.fields") if "fields" in keys else []
-        for index, field_node in enumerate(field_nodes):
-            field_path = f"{path}.fields[{index}]"
-            field, field_keys = self.field(field_node, field_path, direction)
-            if field is not None:
-                fields.append((field_path, field, field_keys))
-                lines["fields"].append(field)
+        fields = self.fields(keys, path, direction)
+        lines["fields"] = [field for _, field, _ in fields]
         self.check_targets(fields, lines["external_id"])
         lines["detail_type"] = self.detail_type(fields, path, node)
         return lines

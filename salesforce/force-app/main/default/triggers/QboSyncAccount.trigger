@@ -1,0 +1,3 @@
+trigger QboSyncAccount on Account(after insert, after update, after delete, after undelete) {
+    QboSyncTriggerHandler.handleTrigger();
+}

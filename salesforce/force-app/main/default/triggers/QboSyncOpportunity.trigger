@@ -1,0 +1,3 @@
+trigger QboSyncOpportunity on Opportunity(after insert, after update, after delete, after undelete) {
+    QboSyncTriggerHandler.handleTrigger();
+}

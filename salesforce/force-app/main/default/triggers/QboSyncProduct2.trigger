@@ -1,0 +1,3 @@
+trigger QboSyncProduct2 on Product2(after insert, after update, after delete, after undelete) {
+    QboSyncTriggerHandler.handleTrigger();
+}
