@@ -4,10 +4,10 @@ emulators over HTTPS, real PostgreSQL and Redis, and the real RQ worker."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from gateway.extensions import db
-from gateway.models import Event, EventStatus
+from gateway.models import Company, Event, EventStatus, ObjectMapping
 from gateway.sync import drain
 from gateway.sync_key import FROM_SALESFORCE, SyncKey
 from tests.support.salesforce_changes import SalesforceTrigger, send_callout
@@ -220,3 +220,55 @@ def test_the_trigger_stand_in_sees_the_write_back_and_it_causes_no_quickbooks_wr
     assert len(qbo_writes(gw)) == 1
     assert last_sf_event(gw).status == EventStatus.SKIPPED
     assert last_sf_event(gw).reason == "unchanged"
+
+
+def second_company(gw, runner) -> tuple[str, Company]:
+    made = gw.platforms.new_company()
+    result = runner.invoke(
+        args=[
+            "connect",
+            "quickbooks",
+            "--realm-id",
+            made["realmId"],
+            "--refresh-token",
+            made["refresh_token"],
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    db.session.rollback()
+    company = db.session.execute(
+        select(Company).where(Company.realm_id == made["realmId"])
+    ).scalar_one()
+    return made["realmId"], company
+
+
+def test_a_callout_for_one_company_writes_to_that_company_only(gw, runner):
+    other_realm, other = second_company(gw, runner)
+    first = gw.platforms.sf_create("Account", {"Name": "For the first"})
+    second = gw.platforms.sf_create("Account", {"Name": "For the second"})
+    send_callout(gw.company(), "Account", [first])
+    send_callout(other, "Account", [second])
+    gw.settle()
+    assert [c["DisplayName"] for c in customers(gw)] == ["For the first"]
+    [theirs] = gw.platforms.qbo_records(other_realm, "Customer")
+    assert theirs["DisplayName"] == "For the second"
+    accounts = {a["Id"]: a for a in gw.accounts()}
+    assert accounts[second["Id"]]["QBO_Id__c"] == f"{other_realm}-{theirs['Id']}"
+    assert {link.company_id for link in gw.links()} == {gw.company().id, other.id}
+
+
+def test_a_mapping_limited_to_other_companies_leaves_this_one_alone(gw, runner):
+    other_realm, other = second_company(gw, runner)
+    row = db.session.execute(select(ObjectMapping)).scalar_one()
+    row.apply_spec({**row.spec, "companies": [other_realm]})
+    db.session.commit()
+    account = gw.platforms.sf_create("Account", {"Name": "Not for the first"})
+    send_callout(gw.company(), "Account", [account])
+    gw.settle()
+    assert customers(gw) == []
+    assert last_sf_event(gw).reason == "real time is off for Account"
+    send_callout(other, "Account", [account])
+    gw.settle()
+    assert [c["DisplayName"] for c in gw.platforms.qbo_records(other_realm, "Customer")] == [
+        "Not for the first"
+    ]
