@@ -64,7 +64,9 @@ def item_lines(invoice: dict) -> list[dict]:
     return [line for line in invoice["Line"] if line["DetailType"] == "SalesItemLineDetail"]
 
 
-def opportunity_with_lines(gw, lines: list[tuple[str, float, float]], amount=None) -> dict:
+def opportunity_with_lines(
+    gw, lines: list[tuple[str, float, float]], amount=None, stage: str = "Closed Won"
+) -> dict:
     platforms = gw.platforms
     account = platforms.sf_create("Account", {"Name": "Acme Ltd"})
     opportunity = platforms.sf_create(
@@ -73,7 +75,7 @@ def opportunity_with_lines(gw, lines: list[tuple[str, float, float]], amount=Non
             "Name": "OPP-1",
             "AccountId": account["Id"],
             "CloseDate": "2026-11-20",
-            "StageName": "Closed Won",
+            "StageName": stage,
             "Amount": amount,
         },
     )
@@ -114,6 +116,15 @@ def test_an_opportunity_with_lines_brings_its_account_and_products_first(gw):
     assert written["Amount"] == 1105  # the total QuickBooks worked out, in the id's write-back
     line_ids = sorted(i["QBO_Id__c"] for i in gw.platforms.sf_records("OpportunityLineItem"))
     assert line_ids == sorted(f"{gw.realm}-{invoice['Id']}-{line['Id']}" for line in lines)
+
+
+def test_a_constant_for_salesforce_does_not_overwrite_a_record_made_there(gw):
+    opportunity = opportunity_with_lines(gw, [("Design", 1, 10.0)], stage="Prospecting")
+    send_callout(gw.company(), "Opportunity", [opportunity])
+    gw.settle()
+    [written] = gw.platforms.sf_records("Opportunity")
+    assert written["StageName"] == "Prospecting"
+    assert written["QBO_Id__c"]
 
 
 def test_a_line_removed_in_salesforce_is_removed_from_the_invoice(gw):

@@ -272,3 +272,55 @@ def test_a_mapping_limited_to_other_companies_leaves_this_one_alone(gw, runner):
     assert [c["DisplayName"] for c in gw.platforms.qbo_records(other_realm, "Customer")] == [
         "Not for the first"
     ]
+
+
+OPPORTUNITY_TWO_WAYS_YAML = """
+mappings:
+  - name: customers
+    quickbooks: Customer
+    salesforce: Account
+    fields:
+      - {quickbooks: DisplayName, salesforce: Name, required: true}
+  - name: invoices
+    quickbooks: Invoice
+    salesforce: Opportunity
+    direction: salesforce_to_quickbooks
+    realtime: true
+    fields:
+      - {quickbooks: CustomerRef.value, salesforce: AccountId, lookup: customers, required: true}
+      - {quickbooks: DocNumber, salesforce: Name}
+      - {quickbooks: Line.0.Amount, salesforce: Amount}
+      - {quickbooks: Line.0.DetailType, default: SalesItemLineDetail}
+  - name: receipts
+    quickbooks: SalesReceipt
+    salesforce: Opportunity
+    external_id: QBO_Receipt_Id__c
+    direction: salesforce_to_quickbooks
+    realtime: true
+    fields:
+      - {quickbooks: CustomerRef.value, salesforce: AccountId, lookup: customers, required: true}
+      - {quickbooks: DocNumber, salesforce: Name}
+"""
+
+
+def test_a_qbo_sync_record_callout_names_the_quickbooks_type_to_write(app, runner, fakes):
+    gw = connect(app, runner, fakes, OPPORTUNITY_TWO_WAYS_YAML)
+    gw.platforms.sf("POST", "/_fake/fields/Opportunity", json={"name": "QBO_Receipt_Id__c"})
+    account = gw.platforms.sf_create("Account", {"Name": "Acme Ltd"})
+    opportunity = gw.platforms.sf_create(
+        "Opportunity",
+        {
+            "Name": "OPP-9",
+            "AccountId": account["Id"],
+            "CloseDate": "2026-11-20",
+            "StageName": "Closed Won",
+            "Amount": 70,
+        },
+    )
+    # What the package sends for a new QBO_Sync__c row: the record's object, and Type__c.
+    send_callout(gw.company(), "Opportunity", [opportunity], target_type="Invoice")
+    gw.settle()
+    [invoice] = gw.platforms.qbo_records(gw.realm, "Invoice")
+    assert invoice["DocNumber"] == "OPP-9" and invoice["TotalAmt"] == 70
+    assert gw.platforms.qbo_records(gw.realm, "SalesReceipt") == []
+    assert last_sf_event(gw).status == EventStatus.SYNCED, last_sf_event(gw).reason

@@ -59,21 +59,21 @@ def salesforce_differences(payload: Mapping[str, Any], record: Mapping[str, Any]
     return {name: value for name, value in payload.items() if not _same(value, record.get(name))}
 
 
-def _pruned(value: Any) -> Any:
+def pruned(value: Any) -> Any:
     """Without None values and the objects left empty by removing them: a payload that clears
     BillAddr.City and a record without a BillAddr hold the same content."""
     if isinstance(value, Mapping):
-        kept = {key: _pruned(item) for key, item in value.items()}
+        kept = {key: pruned(item) for key, item in value.items()}
         return {key: item for key, item in kept.items() if item is not None and item != {}}
     if isinstance(value, list):
-        return [_pruned(item) for item in value]
+        return [pruned(item) for item in value]
     return value
 
 
 def quickbooks_content_hash(body: Mapping[str, Any], lines: LineMapping | None = None) -> str:
     """The payload hash of a QuickBooks body (a mapped payload, or a record's projection), its
     item lines compared by their mapped content only (not their ids or order)."""
-    content = _pruned(dict(body))
+    content = pruned(dict(body))
     if lines is not None:
         content["Line"] = lines.hashable(list(body.get("Line") or []))
     return payload_hash(content)

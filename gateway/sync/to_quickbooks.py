@@ -29,6 +29,7 @@ from ..connectors.salesforce import record_error
 from ..extensions import db
 from ..mapping.lines import LineMapping
 from ..mapping.projection import (
+    pruned,
     quickbooks_content_hash,
     recorded_quickbooks_hash,
     salesforce_content_hash,
@@ -261,7 +262,8 @@ class SalesforceToQuickBooks:
                     ]
             if plan.quickbooks_id is None:
                 key = f"{entity}:{sf_id}:{plan.digest}"
-                writes.append((plan, Write(entity, "create", key, plan.payload)))
+                # A new record has nothing to clear: empty values are left out.
+                writes.append((plan, Write(entity, "create", key, pruned(plan.payload))))
                 continue
             now = current.get(plan.quickbooks_id)
             token = now["SyncToken"] if now else plan.link.quickbooks_sync_token
@@ -434,6 +436,11 @@ class SalesforceToQuickBooks:
         ext_field = spec["external_id"]
         realm = self.company.realm_id
         backwards = {(name, qbo): sf for (name, sf), qbo in resolved.items()}
+        constants = {
+            rule["salesforce"]
+            for rule in spec["fields"]
+            if "quickbooks" not in rule and "salesforce" in rule
+        }
         lines = self._lines(spec)
         rows: list[dict] = []
         rows_for: list[Planned] = []
@@ -453,7 +460,10 @@ class SalesforceToQuickBooks:
                     if flag_field:
                         sf_payload[flag_field] = False
                     salesforce_hash = self._salesforce_hash(sf_payload, result, lines, backwards)
-                    change = salesforce_differences(sf_payload, plan.record)
+                    # Constants are for records QuickBooks makes; one made in Salesforce
+                    # keeps its own value (a Prospecting stage stays Prospecting).
+                    computed = {k: v for k, v in sf_payload.items() if k not in constants}
+                    change = salesforce_differences(computed, plan.record)
             ext = external_id(realm, qbo_id)
             if plan.record.get(ext_field) != ext:
                 change[ext_field] = ext
