@@ -1,5 +1,5 @@
-"""What a run decided per record, turned into each event's final state; and the connections a
-run needs, both shared by the two directions."""
+"""What became of one record in a run, turned into its events' states; and the connections a
+run needs. Shared by both directions."""
 
 from __future__ import annotations
 

@@ -37,11 +37,12 @@ from ..mapping.projection import (
 )
 from ..models import Company, Event, EventStatus, ObjectMapping
 from ..qbo_entities import NAME_LIST_ENTITIES
-from . import links, parents
+from . import links, references
 from .conflicts import conflict_reason, parse_time, quickbooks_updated_at
 from .lines import attach_line_items, line_mapping
 from .outcomes import Outcome, connect, finish
-from .to_salesforce import delete_policy, external_id
+from .policy import delete_policy
+from .to_salesforce import external_id
 
 log = logging.getLogger(__name__)
 DIRECTION = "salesforce_to_quickbooks"
@@ -524,13 +525,13 @@ class SalesforceToQuickBooks:
 
     def _resolve_references(self, spec: dict, records: list[dict], depth: int) -> dict:
         """QuickBooks ids for every lookup; a parent not linked yet is written first."""
-        needed = parents.needed_references(records, spec, DIRECTION)
-        return parents.resolve(needed, depth, self._linked, self._sync_parents)
+        needed = references.needed_references(records, spec, DIRECTION)
+        return references.resolve(needed, depth, self._linked, self._sync_parents)
 
     def _line_references(self, lines: LineMapping, records: list[dict], depth: int) -> dict:
         items = [item for record in records for item in lines.items_of(record)]
-        needed = parents.needed_references(items, lines.rules, DIRECTION)
-        resolved = parents.resolve(needed, depth, self._linked, self._sync_parents)
+        needed = references.needed_references(items, lines.rules, DIRECTION)
+        resolved = references.resolve(needed, depth, self._linked, self._sync_parents)
         if lines.default_item and any(not lines.items_of(r) for r in records):
             item_id = self._default_item_id(lines.default_item)
             if item_id:
@@ -538,7 +539,11 @@ class SalesforceToQuickBooks:
         return resolved
 
     def _sync_parents(self, parent: ObjectMapping, ids: list[str], depth: int) -> bool:
+        """A parent is written only as its own mapping allows: flowing to QuickBooks, for
+        this company."""
         if parent.direction not in ("both", DIRECTION):
+            return False
+        if not realtime.applies_to(parent, self.company):
             return False
         self.push(parent, self._read(parent, ids), depth)
         return True
