@@ -161,3 +161,23 @@ def test_an_invoice_with_lines_goes_over_once_and_nothing_comes_back(invoices_gw
     settle_both(gw, trigger)
     assert writes(gw, "qbo") == 0
     assert [e for e in gw.events() if e.status == EventStatus.FAILED] == []
+
+
+def test_a_line_item_edit_is_one_quickbooks_write_and_none_back(invoices_gw):
+    from tests.test_line_items import invoices, item_lines, opportunity_with_lines
+
+    gw = invoices_gw
+    watched = ("Account", "Product2", "Opportunity", "OpportunityLineItem")
+    trigger = SalesforceTrigger(gw.platforms, gw.company(), watched)
+    opportunity_with_lines(gw, [("Design", 2, 150.0), ("Build", 10, 80.5)])
+    settle_both(gw, trigger)
+    gw.platforms.clear_calls()
+    [item] = [i for i in gw.platforms.sf_records("OpportunityLineItem") if i["Quantity"] == 2]
+    gw.platforms.sf(
+        "PATCH", f"/_fake/sobjects/OpportunityLineItem/{item['Id']}", json={"Quantity": 3}
+    )
+    settle_both(gw, trigger)
+    [invoice] = invoices(gw)
+    assert [line["SalesItemLineDetail"]["Qty"] for line in item_lines(invoice)] == [3, 10]
+    assert writes(gw, "qbo") == 1
+    assert writes(gw, "sf") == 0

@@ -442,6 +442,11 @@ class SalesforceToQuickBooks:
             for rule in spec["fields"]
             if "quickbooks" not in rule and "salesforce" in rule
         }
+        totals = {
+            rule["salesforce"]
+            for rule in spec["fields"]
+            if rule.get("quickbooks") == "TotalAmt" and "salesforce" in rule
+        }
         lines = self._lines(spec)
         rows: list[dict] = []
         rows_for: list[Planned] = []
@@ -463,7 +468,12 @@ class SalesforceToQuickBooks:
                     salesforce_hash = self._salesforce_hash(sf_payload, result, lines, backwards)
                     # Constants are for records QuickBooks makes; one made in Salesforce
                     # keeps its own value (a Prospecting stage stays Prospecting).
-                    computed = {k: v for k, v in sf_payload.items() if k not in constants}
+                    skip = constants
+                    if lines is not None and lines.items_of(plan.record):
+                        # Salesforce rolls an Opportunity's Amount up from its products and
+                        # refuses it as input then: the invoice total is not written back.
+                        skip = constants | totals
+                    computed = {k: v for k, v in sf_payload.items() if k not in skip}
                     change = salesforce_differences(computed, plan.record)
             ext = external_id(realm, qbo_id)
             if plan.record.get(ext_field) != ext:
