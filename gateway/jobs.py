@@ -45,10 +45,3 @@ def sync_events(sync_key: str) -> int:
 
     with _context():
         return sync.drain(sync_key)
-
-
-def sweep() -> dict:
-    from . import sweeper
-
-    with _context():
-        return sweeper.sweep()

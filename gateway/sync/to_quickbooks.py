@@ -37,7 +37,7 @@ from ..mapping.projection import (
 )
 from ..models import Company, Event, EventStatus, ObjectMapping
 from ..qbo_entities import NAME_LIST_ENTITIES
-from . import links, references
+from . import check_lock_held, links, references
 from .conflicts import conflict_reason, parse_time, quickbooks_updated_at
 from .lines import attach_line_items, line_mapping
 from .outcomes import Outcome, connect, finish
@@ -96,6 +96,7 @@ class SalesforceToQuickBooks:
         for spec_row in line_owners:
             self._push_parents_of_lines(spec_row)
             db.session.commit()
+        check_lock_held()
         self._finish_events()
         db.session.commit()
 
@@ -276,6 +277,7 @@ class SalesforceToQuickBooks:
             writes.append(
                 (plan, Write(entity, "update", key, plan.payload, plan.quickbooks_id, token))
             )
+        check_lock_held()
         if len(writes) == 1:
             results = [self._single(writes[0][1])]
         else:
@@ -353,6 +355,7 @@ class SalesforceToQuickBooks:
         def go_ahead(current: dict) -> bool:
             return self._salesforce_is_later(spec, plan, current)
 
+        check_lock_held()
         try:
             return self.writes.update(
                 write.entity, write.record_id, None, write.body, write.key, go_ahead
@@ -397,6 +400,7 @@ class SalesforceToQuickBooks:
                 error.intuit_tid,
             )
         key = f"{entity}:{existing['Id']}:{plan.digest}"
+        check_lock_held()
         try:
             updated = self.writes.update(
                 entity, existing["Id"], existing["SyncToken"], plan.payload, key
@@ -497,6 +501,7 @@ class SalesforceToQuickBooks:
                 rows_for.append(plan)
         failed: dict[str, str] = {}
         if rows:
+            check_lock_held()
             results = self.sf.update_records(rows)
             for row, result in zip(rows, results, strict=True):
                 if not result.get("success") and row["attributes"]["type"] == spec["salesforce"]:
@@ -616,6 +621,7 @@ class SalesforceToQuickBooks:
             operation = "deactivate" if entity in NAME_LIST_ENTITIES else "delete"
             key = f"{entity}:{link.quickbooks_id}:{token}"
             writes.append(Write(entity, operation, key, {}, link.quickbooks_id, token))
+        check_lock_held()
         results = self.writes.batch(writes)
         for (sf_id, link), write, result in zip(targets.items(), writes, results, strict=True):
             if isinstance(result, StaleObject):
@@ -645,6 +651,7 @@ class SalesforceToQuickBooks:
             current = self.qbo.read(write.entity, write.record_id)
             token = current["SyncToken"]
             key = f"{write.entity}:{write.record_id}:{token}"
+            check_lock_held()
             if write.operation == "deactivate":
                 return self.writes.update(
                     write.entity, write.record_id, token, {"Active": False}, key

@@ -22,7 +22,7 @@ from ..extensions import db
 from ..mapping.projection import recorded_quickbooks_hash, salesforce_content_hash
 from ..models import Company, Event, EventStatus, ObjectMapping
 from ..queue import LockTimeout
-from . import links
+from . import check_lock_held, links
 from .conflicts import conflict_reason, quickbooks_updated_at, waiting_salesforce_edits
 from .lines import line_mapping
 from .outcomes import Outcome, connect, finish
@@ -83,6 +83,7 @@ class QuickBooksToSalesforce(ParentSync):
             self.push(spec_row, active, depth=0)
             self.remove(spec_row, {**removals, **inactive})
             db.session.commit()
+        check_lock_held()
         self._finish_events()
         db.session.commit()
 
@@ -200,6 +201,7 @@ class QuickBooksToSalesforce(ParentSync):
             for (mapping_id, qbo_id), sf_id in self.written.items()
             if mapping_id == spec_row.id
         }
+        check_lock_held()
         for qbo_id, reason in line_writes.write(written).items():
             self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, True))
             self.link_writes.save(spec_row.id, self.company.id, qbo_id, salesforce_hash=None)
@@ -312,6 +314,7 @@ class QuickBooksToSalesforce(ParentSync):
         sobject, ext_field = spec["salesforce"], spec["external_id"]
         realm = self.company.realm_id
         results: list[tuple[str, str, dict]] = []  # qbo id, hash, result
+        check_lock_held()
         if len(pending.upserts) == 1 and not pending.adoptions:
             qbo_id, payload, digest = pending.upserts[0]
             try:
@@ -329,6 +332,7 @@ class QuickBooksToSalesforce(ParentSync):
             ):
                 results.append((qbo_id, digest, result))
         if pending.adoptions:
+            check_lock_held()
             rows = [
                 {"Id": sf_id, **payload, ext_field: external_id(realm, qbo_id)}
                 for qbo_id, payload, _, sf_id in pending.adoptions
@@ -403,6 +407,7 @@ class QuickBooksToSalesforce(ParentSync):
                 )
             else:
                 targets[qbo_id] = link.salesforce_id
+        check_lock_held()
         if targets and policy == "delete":
             results = self.sf.delete_many(list(targets.values()))
         elif targets:
