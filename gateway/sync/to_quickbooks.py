@@ -389,7 +389,10 @@ class SalesforceToQuickBooks:
         existing = candidates[0]
         taken = links.find(self.mapping_ids[spec["name"]], self.company.id, [existing["Id"]])
         other = taken.get(existing["Id"])
-        if other is not None and other.salesforce_id and not other.deleted:
+        # Linked to this very record is fine: another job (an Opportunity's, writing its
+        # Account first) created it a moment ago.
+        elsewhere = other is not None and other.salesforce_id != plan.record["Id"]
+        if elsewhere and other.salesforce_id and not other.deleted:
             detail = (
                 f"{entity} {existing['Id']} has this name and is already linked to Salesforce "
                 f"{other.salesforce_id}: merge the two Salesforce records or rename one"
