@@ -181,3 +181,21 @@ def test_a_line_item_edit_is_one_quickbooks_write_and_none_back(invoices_gw):
     assert [line["SalesItemLineDetail"]["Qty"] for line in item_lines(invoice)] == [3, 10]
     assert writes(gw, "qbo") == 1
     assert writes(gw, "sf") == 0
+
+
+def test_an_opportunity_without_products_goes_over_once_and_nothing_comes_back(invoices_gw):
+    from tests.test_line_items import invoices, item_lines, opportunity_with_lines
+
+    gw = invoices_gw
+    gw.platforms.qbo_save(gw.realm, "Item", {"Name": "Services", "Type": "Service"})
+    watched = ("Account", "Product2", "Opportunity", "OpportunityLineItem")
+    trigger = SalesforceTrigger(gw.platforms, gw.company(), watched)
+    settle_both(gw, trigger)  # the item becomes a Product2 (items flow both ways)
+    opportunity_with_lines(gw, [], amount=1250.0)
+    gw.platforms.clear_calls()
+    settle_both(gw, trigger)
+    [invoice] = invoices(gw)
+    assert [line["Amount"] for line in item_lines(invoice)] == [1250]
+    assert writes(gw, "qbo") == 2  # the Customer, the Invoice
+    assert writes(gw, "sf") == 2  # their ids written back
+    assert gw.platforms.sf_records("OpportunityLineItem") == []

@@ -135,3 +135,21 @@ def test_salesforce_differences_compare_values_not_spellings():
     record = {"Amount": 10.0, "Name": "A", "Flag__c": False, "Empty__c": None}
     payload = {"Amount": 10, "Name": "A", "Flag__c": False, "Empty__c": "", "New__c": 0}
     assert salesforce_differences(payload, record) == {"New__c": 0}
+
+
+def test_the_default_item_line_alone_stands_for_no_line_items():
+    default_line = {
+        "Id": "1",
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": {"ItemRef": {"value": "1", "name": "Services"}, "Qty": 1},
+    }
+    other_line = {
+        "Id": "2",
+        "DetailType": "SalesItemLineDetail",
+        "SalesItemLineDetail": {"ItemRef": {"value": "7", "name": "Design"}, "Qty": 1},
+    }
+    assert lines().lines_for_salesforce({"Line": [default_line]}) == []
+    assert lines().lines_for_salesforce({"Line": [default_line, other_line]}) == [
+        default_line,
+        other_line,
+    ]

@@ -73,6 +73,17 @@ class LineMapping:
             if isinstance(line, dict) and line.get("DetailType") == self.detail_type
         ]
 
+    def lines_for_salesforce(self, record: Mapping[str, Any]) -> list[dict]:
+        """The item lines that stand for child records: all of them, except the one line of
+        the default item that a parent without children was billed with (it stands for "no
+        line items", so it does not come back as one)."""
+        lines = self.quickbooks_lines(record)
+        if len(lines) == 1 and self.default_item:
+            item = get_path(lines[0], f"{self.detail_type}.ItemRef.name")
+            if isinstance(item, str) and item.casefold() == self.default_item.casefold():
+                return []
+        return lines
+
     def default_item_key(self) -> tuple[str, str]:
         return (DEFAULT_ITEM_MAPPING, self.default_item or "")
 
@@ -181,7 +192,7 @@ class LineMapping:
         """Child record payloads for a QuickBooks parent's item lines, each with its external id
         (the parent lookup is added by the sync, which knows the Salesforce parent)."""
         rows = []
-        for line in self.quickbooks_lines(record):
+        for line in self.lines_for_salesforce(record):
             payload = to_salesforce(line, self.rules, resolved, field_types)
             payload[self.external_id] = line_external_id(
                 self.realm_id, str(record["Id"]), str(line.get("Id"))

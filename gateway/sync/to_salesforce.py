@@ -121,7 +121,7 @@ class QuickBooksToSalesforce(ParentSync):
         if lines is not None:
             line_writes = SalesforceLineWrites(self.sf, lines)
             line_types = self.sf.field_types(lines.sobject)
-            qbo_lines = [line for record in records for line in lines.quickbooks_lines(record)]
+            qbo_lines = [line for r in records for line in lines.lines_for_salesforce(r)]
             resolved.update(self._resolve_references(lines.rules, qbo_lines, depth))
         policy, flag_field = delete_policy(spec)
         pending = Pending()
