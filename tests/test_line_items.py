@@ -254,3 +254,17 @@ def test_an_unchanged_invoice_writes_no_lines_again(gw):
     gw.settle()
     assert gw.platforms.calls("sf", "write") == []
     assert gw.events(entity="Invoice")[-1].reason == "unchanged"
+
+
+def test_an_opportunity_deleted_in_salesforce_deletes_its_invoice(gw):
+    opportunity = opportunity_with_lines(gw, [("Design", 2, 150.0)])
+    send_callout(gw.company(), "Opportunity", [opportunity])
+    gw.settle()
+    [invoice] = invoices(gw)
+    gw.platforms.sf("DELETE", f"/_fake/sobjects/Opportunity/{opportunity['Id']}")
+    send_callout(gw.company(), "Opportunity", [opportunity], operation="delete")
+    gw.settle()
+    assert invoices(gw) == []
+    event = gw.events(source="salesforce")[-1]
+    assert event.status == EventStatus.SYNCED, event.reason
+    assert event.reason.endswith(f"deleted Invoice {invoice['Id']}")
