@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway import realtime
+from gateway.mapping import QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS
 from gateway.models import EventStatus
 from tests.support.salesforce_changes import send_callout
 from tests.support.scenario import connect
@@ -268,3 +270,13 @@ def test_an_opportunity_deleted_in_salesforce_deletes_its_invoice(gw):
     event = gw.events(source="salesforce")[-1]
     assert event.status == EventStatus.SYNCED, event.reason
     assert event.reason.endswith(f"deleted Invoice {invoice['Id']}")
+
+
+def test_line_items_are_real_time_objects_of_their_parents_mapping(gw):
+    company = gw.company()
+    [invoices_mapping] = realtime.enabled_mappings(
+        company, SALESFORCE_TO_QUICKBOOKS, "OpportunityLineItem"
+    )
+    assert invoices_mapping.name == "invoices"
+    assert "OpportunityLineItem" in realtime.realtime_objects(SALESFORCE_TO_QUICKBOOKS)[company.id]
+    assert realtime.enabled_mappings(company, QUICKBOOKS_TO_SALESFORCE, "OpportunityLineItem") == []

@@ -14,7 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from simple_salesforce.format import format_soql
-from sqlalchemy import select
 
 from .. import inbox, mapping, realtime
 from ..connectors.quickbooks import QuickBooksError, quote
@@ -75,9 +74,11 @@ class SalesforceToQuickBooks:
     # -- the run --------------------------------------------------------------------------------
 
     def run(self) -> None:
-        mappings = realtime.enabled_mappings(self.company, DIRECTION, self.sobject)
-        line_owners = [] if mappings else self._line_owners()
-        if not mappings and not line_owners:
+        enabled = realtime.enabled_mappings(self.company, DIRECTION, self.sobject)
+        mappings = [m for m in enabled if m.salesforce_object == self.sobject]
+        # mappings whose line items are this object: a changed line item is a changed parent
+        line_owners = [m for m in enabled if m.salesforce_object != self.sobject]
+        if not enabled:
             for event in self.events:
                 inbox.finish(event, EventStatus.SKIPPED, f"real time is off for {self.sobject}")
             db.session.commit()
@@ -103,18 +104,6 @@ class SalesforceToQuickBooks:
     def _connect(self) -> None:
         self.qbo, self.sf = connect(self.company)
         self.writes = QuickBooksWrites(self.qbo)
-
-    def _line_owners(self) -> list[ObjectMapping]:
-        """Mappings whose line items are this object: a changed OpportunityLineItem is a
-        changed Opportunity (its Invoice is written with all its lines)."""
-        rows = db.session.execute(select(ObjectMapping).order_by(ObjectMapping.id)).scalars()
-        return [
-            row
-            for row in rows
-            if (row.spec.get("lines") or {}).get("salesforce") == self.sobject
-            and row.direction in ("both", DIRECTION)
-            and realtime.is_enabled(row, self.company)
-        ]
 
     def _push_parents_of_lines(self, spec_row: ObjectMapping) -> None:
         lines = self._lines(spec_row.spec)
