@@ -8,16 +8,21 @@ writes included, as the trigger does) and sends those.
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import update
+from flask import current_app
+from sqlalchemy import func, select, update
 
 from gateway import inbox, queue
 from gateway.extensions import db
+from gateway.inbound import callout_contract
 from gateway.inbox import IncomingEvent
 from gateway.models import Company, Event
 from gateway.sync_key import FROM_SALESFORCE, SyncKey
+from tests.conftest import CALLOUT_SECRET
 
 
 def send_callout(
@@ -26,15 +31,55 @@ def send_callout(
     records: list[dict],
     operation: str = "upsert",
     target_type: str | None = None,
-    org_id: str = "00D000000000000AAA",
 ) -> int:
-    """Store one callout's records as events and schedule their job; returns how many were new."""
+    """Send one callout as the package's Queueable does (signed, to the callout edge) and
+    return how many events it stored; without the edge on this build, store the events the
+    edge would store."""
+    body = {
+        "orgId": "00D000000000000AAA",
+        "companyId": company.realm_id,
+        "object": sobject,
+        "operation": operation,
+        "records": [{"id": r["Id"], "modstamp": r["SystemModstamp"]} for r in records],
+    }
+    if target_type is not None:
+        body["type"] = target_type
+    raw = json.dumps(body).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        callout_contract.TIMESTAMP_HEADER: timestamp,
+        callout_contract.SIGNATURE_HEADER: callout_contract.signature(
+            CALLOUT_SECRET, timestamp, raw
+        ),
+        "Content-Type": "application/json",
+    }
+    before = _count_events()
+    response = current_app.test_client().post(callout_contract.PATH, data=raw, headers=headers)
+    if response.status_code != 404:
+        assert 200 <= response.status_code < 300, response.get_data(as_text=True)
+        return _count_events() - before
+    return _store_as_the_edge_would(company, sobject, records, operation, target_type)
+
+
+def _count_events() -> int:
+    db.session.rollback()
+    return db.session.execute(select(func.count()).select_from(Event)).scalar_one()
+
+
+def _store_as_the_edge_would(
+    company: Company,
+    sobject: str,
+    records: list[dict],
+    operation: str,
+    target_type: str | None,
+) -> int:
     key = str(SyncKey(FROM_SALESFORCE, company.id, sobject))
+    operation = "delete" if operation == "delete" else "upsert"
     events = [
         IncomingEvent(
             source="salesforce",
-            dedupe_key=f"{company.realm_id}:{sobject}:{r['Id']}:{operation}:{r['SystemModstamp']}",
-            account_id=org_id,
+            dedupe_key=f"sf:{company.realm_id}:{sobject}:{r['Id']}:{r['SystemModstamp']}",
+            account_id="00D000000000000AAA",
             company_id=company.id,
             entity=sobject,
             record_id=r["Id"],
