@@ -264,7 +264,10 @@ def test_an_opportunity_deleted_in_salesforce_deletes_its_invoice(gw):
     gw.settle()
     [invoice] = invoices(gw)
     gw.platforms.sf("DELETE", f"/_fake/sobjects/Opportunity/{opportunity['Id']}")
-    send_callout(gw.company(), "Opportunity", [opportunity], operation="delete")
+    [deleted] = [
+        o for o in gw.platforms.sf_records("Opportunity", include_deleted=True) if o["IsDeleted"]
+    ]
+    send_callout(gw.company(), "Opportunity", [deleted], operation="delete")
     gw.settle()
     assert invoices(gw) == []
     event = gw.events(source="salesforce")[-1]
