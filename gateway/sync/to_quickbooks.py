@@ -24,30 +24,26 @@ from ..connectors.quickbooks_writes import (
     StaleObject,
     Write,
 )
-from ..connectors.salesforce import record_error
 from ..extensions import db
+from ..mapping import SALESFORCE_TO_QUICKBOOKS as DIRECTION
 from ..mapping.lines import LineMapping
 from ..mapping.projection import (
     pruned,
     quickbooks_content_hash,
     recorded_quickbooks_hash,
-    salesforce_content_hash,
-    salesforce_differences,
 )
-from ..models import Company, Event, EventStatus, ObjectMapping
+from ..models import Company, Event, EventStatus, ObjectMapping, RecordLink
 from ..qbo_entities import NAME_LIST_ENTITIES
 from . import check_lock_held, links, references
 from .conflicts import conflict_reason, parse_time, quickbooks_updated_at
-from .lines import attach_line_items, line_mapping
+from .lines import MAX_IDS_PER_QUERY, attach_line_items, line_mapping
 from .outcomes import Outcome, connect, finish
 from .policy import delete_policy
-from .to_salesforce import external_id
+from .quickbooks_duplicates import DuplicateNames
+from .quickbooks_removals import QuickBooksRemovals
+from .salesforce_write_back import SalesforceWriteBack
 
 log = logging.getLogger(__name__)
-DIRECTION = "salesforce_to_quickbooks"
-MAX_IDS_PER_QUERY = 300  # keeps a SOQL GET well inside URL limits
-# The field QuickBooks keeps a name-list record's unique name in (6240 when it is taken).
-NAME_FIELDS = {"Customer": "DisplayName", "Vendor": "DisplayName", "Employee": "DisplayName"}
 
 
 @dataclass
@@ -57,11 +53,11 @@ class Planned:
     record: dict  # the Salesforce record as read
     payload: dict  # the QuickBooks body (without Id/SyncToken)
     digest: str
-    link: object | None  # RecordLink, or None for a create
+    link: RecordLink | None  # None for a create
     quickbooks_id: str | None
 
 
-class SalesforceToQuickBooks:
+class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemovals):
     def __init__(self, company_id: int, sobject: str, events: list[Event]):
         self.company = db.session.get(Company, company_id)
         self.sobject = sobject
@@ -354,180 +350,6 @@ class SalesforceToQuickBooks:
         except QuickBooksError as exc:
             return exc
 
-    def _adopt_duplicate(
-        self, spec: dict, plan: Planned, error: DuplicateName
-    ) -> dict | QuickBooksError:
-        """6240 on create: the record exists in QuickBooks already. Find it by the mapping's
-        match rules, or by its name, and link it; never create a second one."""
-        entity = spec["quickbooks"]
-        candidates = self._find_existing(spec, plan)
-        if len(candidates) != 1:
-            found = ", ".join(sorted(c["Id"] for c in candidates)) or "none found"
-            return QuickBooksError(
-                error.status,
-                [
-                    {
-                        "code": "6240",
-                        "message": "duplicate name",
-                        "detail": f"{error}; {len(candidates)} candidate(s) ({found}): link one "
-                        "by hand or tighten the match rules",
-                    }
-                ],
-                error.intuit_tid,
-            )
-        existing = candidates[0]
-        taken = links.find(self.mapping_ids[spec["name"]], self.company.id, [existing["Id"]])
-        other = taken.get(existing["Id"])
-        # Linked to this very record is fine: another job (an Opportunity's, writing its
-        # Account first) created it a moment ago.
-        elsewhere = other is not None and other.salesforce_id != plan.record["Id"]
-        if elsewhere and other.salesforce_id and not other.deleted:
-            detail = (
-                f"{entity} {existing['Id']} has this name and is already linked to Salesforce "
-                f"{other.salesforce_id}: merge the two Salesforce records or rename one"
-            )
-            return QuickBooksError(
-                error.status,
-                [{"code": "6240", "message": "duplicate name", "detail": detail}],
-                error.intuit_tid,
-            )
-        key = f"{entity}:{existing['Id']}:{plan.digest}"
-        check_lock_held()
-        try:
-            updated = self.writes.update(
-                entity, existing["Id"], existing["SyncToken"], plan.payload, key
-            )
-        except QuickBooksError as exc:
-            return exc
-        plan.quickbooks_id = existing["Id"]
-        return {**updated, "_adopted": True}
-
-    def _find_existing(self, spec: dict, plan: Planned) -> list[dict]:
-        entity = spec["quickbooks"]
-        criteria = mapping.match_criteria(plan.record, spec, DIRECTION)
-        name_field = NAME_FIELDS.get(entity, "Name")
-        name = mapping.get_path(plan.payload, name_field)
-        clauses = [f"{path} = {quote(str(value))}" for path, value in criteria if "." not in path]
-        if not clauses and name:
-            clauses = [f"{name_field} = {quote(str(name))}"]
-        if not clauses:
-            return []
-        # The entity and paths come from a validated mapping; every value went through quote().
-        statement = f"SELECT * FROM {entity} WHERE {' AND '.join(clauses)} MAXRESULTS 10"  # noqa: S608
-        answer = self.qbo.query(statement)
-        return answer.get("QueryResponse", {}).get(entity, [])
-
-    def _write_back(
-        self,
-        spec_row: ObjectMapping,
-        written: list[tuple[Planned, dict, dict]],
-        resolved: dict,
-        field_types: dict,
-    ) -> None:
-        """Link, and give Salesforce the company-qualified QuickBooks id and whatever QuickBooks
-        worked out itself (a balance, a total) in one collection call, so neither platform's
-        echo of these writes leads to another write."""
-        if not written:
-            return
-        spec = spec_row.spec
-        ext_field = spec["external_id"]
-        realm = self.company.realm_id
-        backwards = {(name, qbo): sf for (name, sf), qbo in resolved.items()}
-        constants = {
-            rule["salesforce"]
-            for rule in spec["fields"]
-            if "quickbooks" not in rule and "salesforce" in rule
-        }
-        totals = {
-            rule["salesforce"]
-            for rule in spec["fields"]
-            if rule.get("quickbooks") == "TotalAmt" and "salesforce" in rule
-        }
-        lines = self._lines(spec)
-        rows: list[dict] = []
-        rows_for: list[Planned] = []
-        saved: dict[str, dict] = {}
-        for plan, result, info in written:
-            qbo_id = result["Id"]
-            sf_id = plan.record["Id"]
-            change: dict = {}
-            salesforce_hash = None
-            if spec["direction"] == "both":
-                try:
-                    sf_payload = mapping.to_salesforce(result, spec, backwards, field_types)
-                except mapping.MappingError:
-                    sf_payload = None
-                if sf_payload is not None:
-                    _, flag_field = delete_policy(spec)
-                    if flag_field:
-                        sf_payload[flag_field] = False
-                    salesforce_hash = self._salesforce_hash(sf_payload, result, lines, backwards)
-                    # Constants are for records QuickBooks makes; one made in Salesforce
-                    # keeps its own value (a Prospecting stage stays Prospecting).
-                    skip = constants
-                    if lines is not None and lines.items_of(plan.record):
-                        # Salesforce rolls an Opportunity's Amount up from its products and
-                        # refuses it as input then: the invoice total is not written back.
-                        skip = constants | totals
-                    computed = {k: v for k, v in sf_payload.items() if k not in skip}
-                    change = salesforce_differences(computed, plan.record)
-            ext = external_id(realm, qbo_id)
-            if plan.record.get(ext_field) != ext:
-                change[ext_field] = ext
-            saved[sf_id] = {
-                "quickbooks_id": qbo_id,
-                "values": {
-                    "salesforce_id": sf_id,
-                    "quickbooks_hash": recorded_quickbooks_hash(result, spec, lines),
-                    "quickbooks_sync_token": result.get("SyncToken"),
-                    "salesforce_hash": salesforce_hash,
-                    "deleted": False,
-                    "merged_into": None,
-                },
-                "reason": f"{info['how']} {spec['quickbooks']} {qbo_id}",
-            }
-            if lines is not None:
-                rows += lines.external_id_write_backs(plan.record, result)
-            if change:
-                rows.append({"attributes": {"type": spec["salesforce"]}, "Id": sf_id, **change})
-                rows_for.append(plan)
-        failed: dict[str, str] = {}
-        if rows:
-            check_lock_held()
-            results = self.sf.update_records(rows)
-            for row, result in zip(rows, results, strict=True):
-                if not result.get("success") and row["attributes"]["type"] == spec["salesforce"]:
-                    failed[row["Id"]] = record_error(result)[0]
-        for sf_id, entry in saved.items():
-            values = dict(entry["values"])
-            if sf_id in failed:
-                # QuickBooks has the change; only the write-back is missing, so the retry must
-                # not find everything "unchanged".
-                values["quickbooks_hash"] = None
-                self._outcome(
-                    spec,
-                    sf_id,
-                    EventStatus.FAILED,
-                    f"{entry['reason']}; writing the QuickBooks id back failed: {failed[sf_id]}",
-                    True,
-                )
-            else:
-                self._outcome(spec, sf_id, EventStatus.SYNCED, entry["reason"])
-            self.link_writes.save(spec_row.id, self.company.id, entry["quickbooks_id"], **values)
-        self.link_writes.flush()
-
-    def _salesforce_hash(
-        self, sf_payload: dict, written: dict, lines: LineMapping | None, backwards: dict
-    ) -> str | None:
-        """What QuickBooks -> Salesforce will compute for the echo of this write."""
-        if lines is None:
-            return salesforce_content_hash(sf_payload, None)
-        try:
-            rows = lines.to_salesforce(written, backwards, self.sf.field_types(lines.sobject))
-        except mapping.MappingError:
-            return None
-        return salesforce_content_hash(sf_payload, rows)
-
     # -- references -----------------------------------------------------------------------------
 
     def _resolve_references(self, spec: dict, records: list[dict], depth: int) -> dict:
@@ -568,89 +390,6 @@ class SalesforceToQuickBooks:
         statement = f"SELECT * FROM Item WHERE Name = {quote(name)} MAXRESULTS 1"  # noqa: S608
         items = self.qbo.query(statement).get("QueryResponse", {}).get("Item", [])
         return items[0]["Id"] if items else None
-
-    # -- deletes --------------------------------------------------------------------------------
-
-    def remove(self, spec_row: ObjectMapping, removals: dict[str, str]) -> None:
-        """Apply the mapping's on_delete to QuickBooks. Name-list records (customers, items)
-        cannot be deleted there: deleting one in Salesforce makes it inactive."""
-        if not removals:
-            return
-        spec = spec_row.spec
-        entity = spec["quickbooks"]
-        policy, _ = delete_policy(spec)
-        existing = links.find_by_salesforce(spec_row.id, self.company.id, removals)
-        targets = {}
-        for sf_id, reason in removals.items():
-            link = existing.get(sf_id)
-            if policy == "ignore":
-                self._outcome(spec, sf_id, EventStatus.SKIPPED, f"{reason}; on_delete is ignore")
-            elif link is None:
-                self._outcome(spec, sf_id, EventStatus.SKIPPED, f"{reason}; never in QuickBooks")
-            elif link.deleted:
-                self._outcome(spec, sf_id, EventStatus.SKIPPED, f"{reason}; already applied")
-            elif policy != "delete" and entity not in NAME_LIST_ENTITIES:
-                self._outcome(
-                    spec,
-                    sf_id,
-                    EventStatus.SKIPPED,
-                    f"{reason}; on_delete {spec.get('on_delete')} leaves QuickBooks "
-                    f"{entity} records alone",
-                )
-            else:
-                targets[sf_id] = link
-        if not targets:
-            return
-        unknown = [
-            link.quickbooks_id for link in targets.values() if not link.quickbooks_sync_token
-        ]
-        tokens = {
-            r["Id"]: r["SyncToken"] for r in self.qbo.query_by_ids(entity, unknown) if unknown
-        }
-        writes = []
-        for link in targets.values():
-            token = tokens.get(link.quickbooks_id, link.quickbooks_sync_token)
-            operation = "deactivate" if entity in NAME_LIST_ENTITIES else "delete"
-            key = f"{entity}:{link.quickbooks_id}:{token}"
-            writes.append(Write(entity, operation, key, {}, link.quickbooks_id, token))
-        check_lock_held()
-        results = self.writes.batch(writes)
-        for (sf_id, link), write, result in zip(targets.items(), writes, results, strict=True):
-            if isinstance(result, StaleObject):
-                result = self._remove_after_stale(write)
-            if isinstance(result, QuickBooksError):
-                self._outcome(spec, sf_id, EventStatus.FAILED, str(result), result.retryable)
-                continue
-            done = "made inactive" if write.operation == "deactivate" else "deleted"
-            self.link_writes.save(
-                spec_row.id,
-                self.company.id,
-                link.quickbooks_id,
-                deleted=True,
-                quickbooks_hash=None,  # the next live version is written in full
-                quickbooks_sync_token=result.get("SyncToken"),
-            )
-            self._outcome(
-                spec,
-                sf_id,
-                EventStatus.SYNCED,
-                f"{removals[sf_id]}; {done} {entity} {link.quickbooks_id}",
-            )
-        self.link_writes.flush()
-
-    def _remove_after_stale(self, write: Write) -> dict | QuickBooksError:
-        try:
-            current = self.qbo.read(write.entity, write.record_id)
-            token = current["SyncToken"]
-            key = f"{write.entity}:{write.record_id}:{token}"
-            check_lock_held()
-            if write.operation == "deactivate":
-                return self.writes.update(
-                    write.entity, write.record_id, token, {"Active": False}, key
-                )
-            return self.writes.delete(write.entity, write.record_id, token, key)
-        except QuickBooksError as exc:
-            return exc
 
     # -- outcomes -------------------------------------------------------------------------------
 
