@@ -199,3 +199,22 @@ def test_an_opportunity_without_products_goes_over_once_and_nothing_comes_back(i
     assert writes(gw, "qbo") == 2  # the Customer, the Invoice
     assert writes(gw, "sf") == 2  # their ids written back
     assert gw.platforms.sf_records("OpportunityLineItem") == []
+
+
+def test_with_the_fake_salesforces_own_callouts_an_account_goes_over_once(gw, fakes):
+    """The fake Salesforce sends the package's callout for every Account save, ours included,
+    straight to the callout edge: nothing in the test chooses what is sent."""
+    from tests.fakes.client import FakesClient
+
+    gw.platforms.settings("sf", callout_objects=["Account"], webhook_batch_ms=20)
+    gw.platforms.sf_create("Account", {"Name": "Acme Ltd", "BillingCity": "Leeds"})
+    with FakesClient(fakes) as fake:
+        for _ in range(4):  # our id write-back is a save too: its callout comes next
+            fake.wait_callouts_delivered()
+            gw.settle()
+    [customer] = gw.platforms.qbo_records(gw.realm, "Customer")
+    assert customer["DisplayName"] == "Acme Ltd"
+    assert writes(gw, "qbo") == 1
+    assert writes(gw, "sf") == 1
+    sf_events = gw.events(source="salesforce")
+    assert [e.status for e in sf_events] == ["synced", "skipped"]  # the second is the echo
