@@ -211,8 +211,38 @@ def render(results: dict) -> str:
         )
     if "single" in results:
         _single(lines, results["single"])
+    if "to_quickbooks" in results:
+        _to_quickbooks(lines, results["to_quickbooks"])
     for note in results.get("notes") or []:
         lines.append(f"- note: {note}")
     for problem in results.get("problems") or []:
         lines.append(f"- PROBLEM: {problem}")
     return "\n".join(lines) + "\n"
+
+
+def _to_quickbooks(lines: list[str], run: dict) -> None:
+    accounts = run.get("accounts_200", {})
+    qbo, sf = accounts.get("quickbooks_calls", {}), accounts.get("salesforce_calls", {})
+    aims = accounts.get("aims", {})
+    lines += [
+        "## 5. Salesforce -> QuickBooks",
+        "",
+        f"Changes delivered by {run.get('delivered_by')}.",
+        "",
+        "| measure | value | aim |",
+        "|---|---|---|",
+        f"| {accounts.get('accounts')} Accounts in one transaction: seconds until all are right "
+        f"in QuickBooks | {accounts.get('seconds_until_all_right')} | |",
+        f"| QuickBooks calls (read/write) | {qbo.get('total')} ({qbo.get('read')}/"
+        f"{qbo.get('write')}) | <= {aims.get('quickbooks_calls')} |",
+        f"| Salesforce calls (read/write) | {sf.get('total')} ({sf.get('read')}/"
+        f"{sf.get('write')}) | <= {aims.get('salesforce_calls')} |",
+    ]
+    opportunities = run.get("opportunity_10_lines", {})
+    latency = opportunities.get("callout_to_invoice_ms", {})
+    lines += [
+        f"| Opportunity with {opportunities.get('lines_each')} lines: callout received -> "
+        f"Invoice written, p50 / p90 ms ({latency.get('count')} runs) | {latency.get('p50')} / "
+        f"{latency.get('p90')} | |",
+        "",
+    ]

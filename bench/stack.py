@@ -42,6 +42,7 @@ class Stack:
     gateway_port: int = field(default_factory=free_port)
     fakes: emulators.Emulators | None = None
     realm: str | None = None
+    org: dict | None = None  # the fake org's refresh_token and instance_url
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -152,6 +153,7 @@ class Stack:
         assert self.fakes is not None
         company = self.fakes.new_company("Bench Co")
         org = self.fakes.new_org()
+        self.org = org
         self.realm = company["realmId"]
         self.flask(
             "connect", "quickbooks", "--realm-id", self.realm,

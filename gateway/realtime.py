@@ -55,23 +55,30 @@ def _flows(direction: str) -> tuple[str, str]:
     return direction, BOTH
 
 
+def line_object(mapping: ObjectMapping) -> str | None:
+    """The Salesforce object of the mapping's line items (OpportunityLineItem), if any."""
+    return (mapping.spec.get("lines") or {}).get("salesforce")
+
+
+def _salesforce_objects(mapping: ObjectMapping) -> set[str]:
+    # A changed line item is a change of its parent: its object syncs through the parent's
+    # mapping (an OpportunityLineItem callout rewrites the Opportunity's invoice).
+    return {mapping.salesforce_object} | ({line_object(mapping)} - {None})
+
+
 def enabled_mappings(company: Company, direction: str, object_name: str) -> list[ObjectMapping]:
     """The mappings with real time on in `company` for changes of `object_name` flowing
-    `direction` (a QuickBooks entity towards Salesforce, a Salesforce object towards QuickBooks)."""
-    column = (
-        ObjectMapping.quickbooks_type
-        if direction == QUICKBOOKS_TO_SALESFORCE
-        else ObjectMapping.salesforce_object
+    `direction` (a QuickBooks entity towards Salesforce, a Salesforce object towards QuickBooks:
+    the mapping's own object, or the object of its line items)."""
+    query = select(ObjectMapping).where(
+        ObjectMapping.direction.in_(_flows(direction)),
+        ObjectMapping.realtime.is_(True),
     )
-    rows = db.session.execute(
-        select(ObjectMapping)
-        .where(
-            column == object_name,
-            ObjectMapping.direction.in_(_flows(direction)),
-            ObjectMapping.realtime.is_(True),
-        )
-        .order_by(ObjectMapping.id)
-    ).scalars()
+    if direction == QUICKBOOKS_TO_SALESFORCE:
+        query = query.where(ObjectMapping.quickbooks_type == object_name)
+    rows = db.session.execute(query.order_by(ObjectMapping.id)).scalars()
+    if direction == SALESFORCE_TO_QUICKBOOKS:
+        rows = [row for row in rows if object_name in _salesforce_objects(row)]
     return [row for row in rows if is_enabled(row, company)]
 
 
@@ -86,9 +93,10 @@ def realtime_objects(direction: str) -> dict[int, frozenset[str]]:
     )
     objects: dict[int, frozenset[str]] = {}
     for company in _all_companies():
+        enabled = [m for m in mappings if is_enabled(m, company)]
         objects[company.id] = frozenset(
-            m.quickbooks_type if direction == QUICKBOOKS_TO_SALESFORCE else m.salesforce_object
-            for m in mappings
-            if is_enabled(m, company)
+            {m.quickbooks_type for m in enabled}
+            if direction == QUICKBOOKS_TO_SALESFORCE
+            else {name for m in enabled for name in _salesforce_objects(m)}
         )
     return objects

@@ -1142,7 +1142,13 @@ def test_sf_describe_limits_and_usage_header(sf):
     name = next(f for f in describe["fields"] if f["name"] == "Name")
     assert name["nillable"] is False and name["createable"] is True
     prefixes = {o["name"]: o["keyPrefix"] for o in sf.describe()["sobjects"]}
-    assert prefixes == {"Account": "001", "Contact": "003", "Opportunity": "006", "Product2": "01t"}
+    assert prefixes == {
+        "Account": "001",
+        "Contact": "003",
+        "Opportunity": "006",
+        "OpportunityLineItem": "00k",
+        "Product2": "01t",
+    }
     limits = sf.limits()["DailyApiRequests"]
     assert limits["Max"] == 15000 and limits["Remaining"] == 15000 - 3
     assert sf.api_usage["api-usage"].used == 3

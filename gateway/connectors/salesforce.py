@@ -211,6 +211,22 @@ class SalesforceClient:
         """Update by Id (records carry "Id")."""
         return self._collection_writes("update", "composite/sobjects", sobject, records)
 
+    def update_records(self, records: list[dict]) -> list[dict]:
+        """Update by Id records that may be of several objects; each carries its
+        `attributes.type`. One call per 200 records, results in the records' order."""
+        results: list[dict] = []
+        for chunk in _chunks(records, COLLECTION_LIMIT):
+            body = {"allOrNone": False, "records": chunk}
+            results.extend(
+                self.call(
+                    "collections update",
+                    lambda sf, body=body: sf.restful(
+                        "composite/sobjects", method="PATCH", json=body
+                    ),
+                )
+            )
+        return results
+
     def delete_many(self, ids: list[str]) -> list[dict]:
         results: list[dict] = []
         for chunk in _chunks(ids, COLLECTION_LIMIT):
@@ -226,8 +242,11 @@ class SalesforceClient:
             )
         return results
 
-    def query_all(self, soql: str) -> list[dict]:
-        return self.call("query", lambda sf: sf.query_all(soql)["records"])
+    def query_all(self, soql: str, include_deleted: bool = False) -> list[dict]:
+        """Every page of the answer; `include_deleted` reads the recycle bin too (queryAll)."""
+        return self.call(
+            "query", lambda sf: sf.query_all(soql, include_deleted=include_deleted)["records"]
+        )
 
     def field_types(self, sobject: str) -> dict[str, str]:
         """Field name -> describe type, cached for a few minutes and shared by all workers."""

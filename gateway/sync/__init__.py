@@ -82,18 +82,18 @@ def _let_the_burst_land(sync_key: str) -> None:
 
 
 def _drain_locked(sync_key: str, run_id: str) -> int:
+    from .to_quickbooks import SalesforceToQuickBooks
     from .to_salesforce import QuickBooksToSalesforce
 
     key = SyncKey.parse(sync_key)
-    if key.source != FROM_QUICKBOOKS:
-        raise ValueError(f"no sync for {sync_key!r} yet")
+    direction = QuickBooksToSalesforce if key.source == FROM_QUICKBOOKS else SalesforceToQuickBooks
     _let_the_burst_land(sync_key)
     events = inbox.claim(sync_key, current_app.config["CLAIM_BATCH_SIZE"], run_id)
     if not events:
         return 0
     log.info("%s: %d events", sync_key, len(events))
     try:
-        QuickBooksToSalesforce(key.company_id, key.object_name, events).run()
+        direction(key.company_id, key.object_name, events).run()
     except Throttled as exc:
         db.session.rollback()
         until = utcnow() + timedelta(seconds=exc.seconds)

@@ -76,3 +76,23 @@ class LinkWrites:
             now = utcnow()
             db.session.connection().execute(statement, [{**row, "updated_at": now} for row in rows])
         self._rows.clear()
+
+
+def find_by_salesforce(
+    mapping_id: int, company_id: int, salesforce_ids: Iterable[str]
+) -> dict[str, RecordLink]:
+    """Links by Salesforce id; where a record was linked more than once (a QuickBooks
+    transaction deleted and created again) the live link wins over the deleted one."""
+    ids = list(set(salesforce_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(RecordLink)
+        .where(
+            RecordLink.mapping_id == mapping_id,
+            RecordLink.company_id == company_id,
+            RecordLink.salesforce_id.in_(ids),
+        )
+        .order_by(RecordLink.deleted.desc(), RecordLink.id)
+    ).scalars()
+    return {row.salesforce_id: row for row in rows}

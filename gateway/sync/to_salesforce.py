@@ -14,19 +14,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import select
 
 from .. import inbox, mapping, queue, realtime
-from ..connectors import ConnectorError, ReconnectNeeded
-from ..connectors.quickbooks import QuickBooksClient
-from ..connectors.salesforce import SalesforceCallError, SalesforceClient, record_error
+from ..connectors import ConnectorError
+from ..connectors.salesforce import SalesforceCallError, record_error
 from ..extensions import db
-from ..models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
+from ..mapping.projection import recorded_quickbooks_hash, salesforce_content_hash
+from ..models import Company, Event, EventStatus, ObjectMapping
 from ..queue import LockTimeout
 from . import check_lock_held, links
-from .outcomes import Outcome
+from .conflicts import conflict_reason, quickbooks_updated_at, waiting_salesforce_edits
+from .lines import line_mapping
+from .outcomes import Outcome, connect, finish
 from .parents import DIRECTION, ParentSync
 from .policy import delete_policy
+from .salesforce_lines import SalesforceLineWrites
 from .salesforce_match import find_matches
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class QuickBooksToSalesforce(ParentSync):
         self.parent_problems: dict[tuple[str, str], Outcome] = {}
         # (mapping id, QuickBooks id) of inactive parents written flagged as deleted
         self.written_flagged: set[tuple[int, str]] = set()
+        # per (entity, id): SyncToken and content hash of the version read, kept on the link
+        self.quickbooks_state: dict[tuple[str, str], dict] = {}
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -84,16 +88,7 @@ class QuickBooksToSalesforce(ParentSync):
         db.session.commit()
 
     def _connect(self) -> None:
-        org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
-        if org is None:
-            raise ReconnectNeeded(
-                "Salesforce is not connected (flask connect salesforce --refresh-token ...)"
-            )
-        for name, row in (("Salesforce", org), ("QuickBooks", self.company)):
-            if row.status == ConnectionStatus.RECONNECT_NEEDED:
-                raise ReconnectNeeded(f"{name} needs reconnecting: {row.status_detail}")
-        self.qbo = QuickBooksClient(self.company)
-        self.sf = SalesforceClient(org)
+        self.qbo, self.sf = connect(self.company)
 
     def _plan(self) -> tuple[set[str], dict[str, str]]:
         """Which records to read and upsert, and which to apply the delete policy to."""
@@ -122,15 +117,23 @@ class QuickBooksToSalesforce(ParentSync):
         field_types = self.sf.field_types(spec["salesforce"])
         existing = links.find(spec_row.id, self.company.id, (r["Id"] for r in records))
         resolved = self._resolve_references(spec, records, depth)
+        lines = line_mapping(spec, self.company.realm_id)
+        if lines is not None:
+            line_writes = SalesforceLineWrites(self.sf, lines)
+            line_types = self.sf.field_types(lines.sobject)
+            qbo_lines = [line for r in records for line in lines.lines_for_salesforce(r)]
+            resolved.update(self._resolve_references(lines.rules, qbo_lines, depth))
         policy, flag_field = delete_policy(spec)
         pending = Pending()
         unlinked: list[tuple[dict, dict, str]] = []
+        waiting = self._later_salesforce_edits(existing, records)
         for record in records:
             qbo_id = record["Id"]
             try:
                 payload = mapping.to_salesforce(
                     mapping.clean_quickbooks_record(record), spec, resolved, field_types
                 )
+                line_rows = lines.to_salesforce(record, resolved, line_types) if lines else None
             except mapping.UnresolvedReference as exc:
                 self._outcomes(spec, qbo_id).append(self._unresolved(exc))
                 continue
@@ -154,27 +157,83 @@ class QuickBooksToSalesforce(ParentSync):
                 payload[flag_field] = inactive
                 if inactive:
                     self.written_flagged.add((spec_row.id, qbo_id))
-            digest = mapping.payload_hash(payload)
+            digest = salesforce_content_hash(payload, line_rows)
             link = existing.get(qbo_id)
+            state = self._quickbooks_state(spec, record)
+            self.quickbooks_state[(spec["quickbooks"], qbo_id)] = state
             # The hash covers the delete flag, so an inactive parent written flagged before
             # is unchanged too (links the delete policy applied to have no hash).
             if link and link.salesforce_id and link.salesforce_hash == digest:
                 self.written[(spec_row.id, qbo_id)] = link.salesforce_id
                 self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SKIPPED, "unchanged"))
+                self._keep_quickbooks_state(spec_row, link, state)
                 continue
+            if link and link.salesforce_id and qbo_id in waiting:
+                qbo_time, sf_time = quickbooks_updated_at(record), waiting[qbo_id]
+                reason = conflict_reason("Salesforce", sf_time, "QuickBooks", qbo_time)
+                self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SKIPPED, reason))
+                self._keep_quickbooks_state(spec_row, link, state)
+                continue
+            if line_rows is not None:
+                line_writes.add(qbo_id, line_rows)
             if link is None and spec.get("match"):
                 unlinked.append((record, payload, digest))
             else:
                 pending.upserts.append((qbo_id, payload, digest))
         if not unlinked:
             self._write(spec_row, pending)
-            return
-        # One job at a time matches and adopts records of this Salesforce object: the next
-        # one's match query then sees the external id the adoption wrote (a record carrying
-        # one is never a candidate), so two jobs never adopt the same record.
-        with self._adopting(spec["salesforce"]):
-            self._match(spec_row, unlinked, pending)
-            self._write(spec_row, pending)
+        else:
+            # One job at a time matches and adopts records of this Salesforce object: the next
+            # one's match query then sees the external id the adoption wrote (a record carrying
+            # one is never a candidate), so two jobs never adopt the same record.
+            with self._adopting(spec["salesforce"]):
+                self._match(spec_row, unlinked, pending)
+                self._write(spec_row, pending)
+        if lines is not None:
+            self._write_lines(spec_row, line_writes)
+
+    def _write_lines(self, spec_row: ObjectMapping, line_writes: SalesforceLineWrites) -> None:
+        """The written parents' line items, in as few calls as the batch allows. A parent whose
+        lines failed fails, and is written in full on the retry."""
+        spec = spec_row.spec
+        written = {
+            qbo_id: sf_id
+            for (mapping_id, qbo_id), sf_id in self.written.items()
+            if mapping_id == spec_row.id
+        }
+        check_lock_held()
+        for qbo_id, reason in line_writes.write(written).items():
+            self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, True))
+            self.link_writes.save(spec_row.id, self.company.id, qbo_id, salesforce_hash=None)
+        self.link_writes.flush()
+
+    def _quickbooks_state(self, spec: dict, record: dict) -> dict:
+        """What a Salesforce -> QuickBooks write needs to know of this QuickBooks version: its
+        SyncToken (no read before the update) and the hash of what it holds of the mapping
+        (the echo of our Salesforce write maps to the same, so nothing goes back)."""
+        state = {"quickbooks_sync_token": record.get("SyncToken")}
+        if spec.get("direction") == "both":
+            lines = line_mapping(spec, self.company.realm_id)
+            state["quickbooks_hash"] = recorded_quickbooks_hash(record, spec, lines)
+        return state
+
+    def _keep_quickbooks_state(self, spec_row: ObjectMapping, link, state: dict) -> None:
+        if any(getattr(link, name) != value for name, value in state.items()):
+            self.link_writes.save(spec_row.id, self.company.id, link.quickbooks_id, **state)
+
+    def _later_salesforce_edits(self, existing: dict, records: list[dict]) -> dict[str, object]:
+        """QuickBooks id -> the time of a Salesforce edit of the same record that is later
+        than this QuickBooks version and still waiting to be synced."""
+        by_salesforce = {lk.salesforce_id: q for q, lk in existing.items() if lk.salesforce_id}
+        waiting = waiting_salesforce_edits(self.company.id, by_salesforce)
+        versions = {record["Id"]: quickbooks_updated_at(record) for record in records}
+        later = {}
+        for sf_id, sf_time in waiting.items():
+            qbo_id = by_salesforce[sf_id]
+            qbo_time = versions.get(qbo_id)
+            if qbo_time is not None and sf_time > qbo_time:
+                later[qbo_id] = sf_time
+        return later
 
     @contextmanager
     def _adopting(self, sobject: str) -> Iterator[None]:
@@ -304,6 +363,7 @@ class QuickBooksToSalesforce(ParentSync):
             spec_row.id,
             self.company.id,
             qbo_id,
+            **self.quickbooks_state.get((spec["quickbooks"], qbo_id), {}),
             salesforce_id=result["id"],
             salesforce_hash=digest,
             deleted=(spec_row.id, qbo_id) in self.written_flagged,
@@ -393,16 +453,4 @@ class QuickBooksToSalesforce(ParentSync):
             outcomes = list(self.outcomes.get((self.entity, event.record_id), []))
             if event.operation == "merge" and event.deleted_id:
                 outcomes += self.outcomes.get((self.entity, event.deleted_id), [])
-            failed = [o for o in outcomes if o.status == EventStatus.FAILED]
-            synced = [o for o in outcomes if o.status == EventStatus.SYNCED]
-            if failed:
-                inbox.fail(
-                    event,
-                    "; ".join(o.reason or "" for o in failed),
-                    retryable=all(o.retryable for o in failed),
-                )
-            elif synced:
-                inbox.finish(event, EventStatus.SYNCED, "; ".join(o.reason or "" for o in synced))
-            else:
-                reasons = "; ".join(o.reason or "" for o in outcomes) or "nothing to do"
-                inbox.finish(event, EventStatus.SKIPPED, reasons)
+            finish(event, outcomes)

@@ -338,6 +338,38 @@ _DEFAULT_OBJECTS = [
         ],
     ),
     _object(
+        "OpportunityLineItem",
+        "Opportunity Product",
+        "00k",
+        [
+            # Master-detail to the Opportunity. Salesforce also wants a PricebookEntry for the
+            # product; the fake accepts Product2Id alone (which Salesforce resolves through the
+            # Opportunity's price book).
+            Field(
+                "OpportunityId",
+                "reference",
+                "Opportunity ID",
+                18,
+                required=True,
+                referenceTo=["Opportunity"],
+                relationshipName="Opportunity",
+            ),
+            Field(
+                "Product2Id",
+                "reference",
+                "Product ID",
+                18,
+                required=True,
+                referenceTo=["Product2"],
+                relationshipName="Product2",
+            ),
+            Field("Quantity", "double", "Quantity", required=True),
+            Field("UnitPrice", "currency", "Sales Price"),
+            Field("Description", "textarea", "Line Description", 255),
+            _qbo_id(),
+        ],
+    ),
+    _object(
         "Product2",
         "Product",
         "01t",
