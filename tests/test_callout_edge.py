@@ -86,6 +86,14 @@ def test_a_redelivered_callout_stores_nothing_new(client, company):
     assert len(events()) == 3
 
 
+def test_a_delete_with_the_last_upserts_modstamp_is_still_stored(client, company):
+    # The Apex sends a delete with the record's last SystemModstamp: the one its last upsert had.
+    post(client, callout())
+    deleted = post(client, callout(operation="delete"))
+    assert deleted.json == {"received": 2, "stored": 2, "duplicates": 0}
+    assert [e.operation for e in events()] == ["upsert", "upsert", "delete", "delete"]
+
+
 def test_any_configured_secret_verifies_for_rotation(app, client, company):
     app.config["SF_CALLOUT_SECRETS"] = ["new-secret", CALLOUT_SECRET]
     assert post(client, callout(), secret=CALLOUT_SECRET).status_code == 200

@@ -73,8 +73,12 @@ def classify(callout: Callout) -> list[IncomingEvent]:
             event.status, event.reason = EventStatus.MALFORMED, record.reason
             events.append(event)
             continue
-        # Deduplicated by (company, object, id, modstamp): a redelivered call stores nothing.
-        event.dedupe_key = f"sf:{realm}:{callout.object}:{record.id}:{record.modstamp}"
+        # Deduplicated by (company, object, id, operation, modstamp): a redelivered call stores
+        # nothing, while a delete (sent with the record's last modstamp) is never taken for the
+        # upsert that carried the same modstamp before it.
+        event.dedupe_key = (
+            f"sf:{realm}:{callout.object}:{record.id}:{callout.operation}:{record.modstamp}"
+        )
         event.record_id, event.occurred_at = record.id, record.occurred_at
         # An undelete is an upsert (recreate or reactivate); the payload keeps what was sent.
         event.operation = "delete" if callout.operation == "delete" else "upsert"
