@@ -22,6 +22,8 @@ def post_worker_init(worker):
     config = getattr(worker.wsgi, "config", {})  # other apps (the bench's bare one) have none
     if "REDIS_URL" in config and not config["REDIS_URL"]:
         # Embedded mode has no worker process: the web process sweeps (and runs the jobs).
+        from gateway.batch import schedule
         from gateway.sweeper import start_thread
 
         start_thread(worker.wsgi)
+        schedule.start_thread(worker.wsgi)

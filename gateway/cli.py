@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from . import inbox, queue, sync_config
+from . import batch_cli, inbox, queue, sync_config
 from .connectors import ConnectorError
 from .connectors.quickbooks import store_token as store_quickbooks_token
 from .connectors.salesforce import store_token as store_salesforce_token
@@ -167,3 +167,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)
     app.cli.add_command(salesforce_package_group)
+    batch_cli.init_app(app)  # flask sync run | reconcile

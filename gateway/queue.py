@@ -26,6 +26,9 @@ from rq.serializers import JSONSerializer
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "sync"
+# Batch runs' pages wait here; workers take from QUEUE_NAME first, so real time never waits
+# behind a backfill longer than one page.
+BATCH_QUEUE_NAME = "batch"
 SYNC_JOB = "gateway.jobs.sync_events"
 
 
@@ -36,7 +39,9 @@ class LockTimeout(RuntimeError):
 class Backend(Protocol):
     redis: redis.Redis | None
 
-    def enqueue(self, func: str, *args: Any, delay: float | None = None) -> None: ...
+    def enqueue(
+        self, func: str, *args: Any, delay: float | None = None, queue_name: str = QUEUE_NAME
+    ) -> None: ...
     def mark_scheduled(self, key: str, ttl: float) -> bool: ...
     def clear_scheduled(self, key: str) -> None: ...
     def lock(self, name: str, timeout: float, wait: float) -> contextlib.AbstractContextManager: ...
@@ -63,17 +68,31 @@ class RedisBackend:
             serializer=JSONSerializer,
             default_timeout=job_timeout,
         )
+        self.batch_queue = Queue(
+            BATCH_QUEUE_NAME,
+            connection=self.redis,
+            serializer=JSONSerializer,
+            default_timeout=job_timeout,
+        )
 
-    def enqueue(self, func: str, *args: Any, delay: float | None = None) -> None:
+    @property
+    def queues(self) -> list[Queue]:
+        """In the order workers take from them: real time first."""
+        return [self.queue, self.batch_queue]
+
+    def enqueue(
+        self, func: str, *args: Any, delay: float | None = None, queue_name: str = QUEUE_NAME
+    ) -> None:
         options: dict[str, Any] = {
             "result_ttl": 60,  # we never read results; keep Redis small
             "failure_ttl": 7 * 24 * 3600,
             "retry": Retry(max=3, interval=[5, 30, 120]),
         }
+        target = self.batch_queue if queue_name == BATCH_QUEUE_NAME else self.queue
         if delay:
-            self.queue.enqueue_in(timedelta(seconds=delay), func, *args, **options)
+            target.enqueue_in(timedelta(seconds=delay), func, *args, **options)
         else:
-            self.queue.enqueue(func, *args, **options)
+            target.enqueue(func, *args, **options)
 
     def mark_scheduled(self, key: str, ttl: float) -> bool:
         return bool(self.redis.set(f"gw:scheduled:{key}", 1, nx=True, px=int(ttl * 1000)))
@@ -168,7 +187,11 @@ class InProcessBackend:
             finally:
                 self._jobs.task_done()
 
-    def enqueue(self, func: str, *args: Any, delay: float | None = None) -> None:
+    def enqueue(
+        self, func: str, *args: Any, delay: float | None = None, queue_name: str = QUEUE_NAME
+    ) -> None:
+        # One thread, first come first served: a batch run's pages are separate jobs, so
+        # real-time jobs enqueued meanwhile run between them.
         self._ensure_thread()
         if delay:
             timer = threading.Timer(delay, self._jobs.put, args=((func, args),))

@@ -10,3 +10,5 @@ class Outcome:
     status: str  # synced | skipped | failed
     reason: str | None = None
     retryable: bool = False
+    # what the write was, for batch runs' counts: created | updated | linked | unchanged | review
+    kind: str | None = None

@@ -1,0 +1,98 @@
+"""The reconciler through the emulators: changes whose webhooks were dropped are found with
+CDC and synced once; the watermark moves only after the work is stored; one at a time."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from gateway import queue
+from gateway.batch import reconcile
+from gateway.extensions import db
+from gateway.models import EventStatus, Watermark
+from tests.support.scenario import connect
+
+
+@pytest.fixture
+def gw(app, runner, fakes):
+    return connect(app, runner, fakes)
+
+
+def reconcile_cli(runner, *args: str) -> dict:
+    result = runner.invoke(args=["sync", "reconcile", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_changes_with_dropped_webhooks_are_caught_up_once(gw, runner):
+    kept = gw.customer(DisplayName="Kept", PrimaryEmailAddr={"Address": "k@x.test"})
+    edited = gw.customer(DisplayName="Edited")
+    closed = gw.customer(DisplayName="Closed")
+    gw.settle()
+    assert len(gw.accounts()) == 3
+
+    gw.platforms.settings("qbo", webhooks_enabled=False)  # the gateway hears nothing now
+    created = gw.customer(DisplayName="Created while down")
+    gw.customer(Id=edited["Id"], DisplayName="Edited while down")
+    gw.customer(Id=closed["Id"], Active=False)
+    gw.settle()
+    assert len(gw.events()) == 3  # nothing new arrived
+    gw.platforms.clear_calls()
+
+    found = reconcile_cli(runner, "--company", gw.realm)
+    assert found == {gw.realm: {"Customer": 3}}
+    gw.settle()
+    assert gw.account(created["Id"])["Name"] == "Created while down"
+    assert gw.account(edited["Id"])["Name"] == "Edited while down"
+    assert gw.account(closed["Id"])["QBO_Deleted__c"] is True  # per the flag policy
+    assert gw.account(kept["Id"])["Name"] == "Kept"
+    assert len(gw.accounts()) == 4
+    # one CDC call, one query for the three records, and one write per change
+    reads = gw.platforms.calls("qbo", "read")
+    assert len(reads) <= 3, reads
+    assert len(gw.platforms.calls("sf", "write")) <= 3
+
+    # Again: the overlap sees the same changes, the inbox drops them, nothing is written.
+    gw.platforms.clear_calls()
+    assert reconcile_cli(runner) == {gw.realm: {"Customer": 0}}
+    gw.settle()
+    assert gw.platforms.calls("sf", "write") == []
+
+
+def test_changes_a_webhook_announced_are_not_queued_again(gw, runner):
+    customer = gw.customer(DisplayName="Announced")
+    gw.settle()
+    assert reconcile_cli(runner) == {gw.realm: {"Customer": 0}}
+    assert [e.record_id for e in gw.events()] == [customer["Id"]]
+
+
+def test_the_watermark_moves_only_after_the_changes_are_stored(gw, runner):
+    gw.platforms.settings("qbo", webhooks_enabled=False)
+    gw.customer(DisplayName="Missed")
+    gw.platforms.settings(
+        "qbo", fail_next=[{"match": "/cdc", "status": 400, "times": 1, "body": "fault"}]
+    )
+    result = runner.invoke(args=["sync", "reconcile"])
+    assert result.exit_code != 0 and "QuickBooks 400" in result.output
+    db.session.rollback()
+    assert db.session.execute(select(Watermark)).first() is None
+    assert gw.events() == []
+
+    assert reconcile_cli(runner) == {gw.realm: {"Customer": 1}}
+    [mark] = db.session.execute(select(Watermark)).scalars()
+    assert (mark.source, mark.object_name) == ("qbo", "Customer")
+    gw.settle()
+    assert [e.status for e in gw.events()] == [EventStatus.SYNCED]
+
+
+def test_one_reconciler_at_a_time(gw):
+    with queue.backend().lock(reconcile.RECONCILE_LOCK, timeout=5, wait=0):
+        assert reconcile.run_exclusively() is None
+    assert reconcile.run_exclusively() == {gw.realm: {"Customer": 0}}
+
+
+def test_an_unknown_company_is_a_clear_error(gw, runner):
+    result = runner.invoke(args=["sync", "reconcile", "--company", "404"])
+    assert result.exit_code != 0 and "no connected company 404" in result.output
