@@ -135,8 +135,9 @@ def store(events: Sequence[IncomingEvent]) -> tuple[int, set[str]]:
     return len(inserted), keys
 
 
-def claim(sync_key: str, limit: int) -> list[Event]:
-    """Atomically move due pending events of one key to processing and return them."""
+def claim(sync_key: str, limit: int, claim_token: str) -> list[Event]:
+    """Atomically move due pending events of one key to processing, marked with the claiming
+    run's `claim_token` (its lock's token), and return them."""
     now = utcnow()
     due = (
         select(Event.id)
@@ -152,6 +153,7 @@ def claim(sync_key: str, limit: int) -> list[Event]:
             .values(
                 status=EventStatus.PROCESSING,
                 claimed_at=now,
+                claim_token=claim_token,
                 attempts=Event.attempts + 1,
                 updated_at=now,
             )
@@ -275,3 +277,27 @@ def retry(event_ids: Iterable[int]) -> set[str]:
         keys.add(event.sync_key)
     db.session.commit()
     return {key for key in keys if key}
+
+
+def hand_back_claim(sync_key: str, claim_token: str | None, reason: str | None = None) -> int:
+    """Hand the still-processing events of one run back as pending; returns how many.
+
+    Only that run's events: a newer run under the same key keeps its own. The claim token is
+    cleared, so the old run can no longer tell its events from anyone else's.
+    """
+    token_matches = (
+        Event.claim_token.is_(None) if claim_token is None else Event.claim_token == claim_token
+    )
+    values: dict[str, Any] = {
+        "status": EventStatus.PENDING,
+        "claim_token": None,
+        "updated_at": utcnow(),
+    }
+    if reason is not None:
+        values["reason"] = reason
+    return db.session.execute(
+        update(Event)
+        .where(Event.sync_key == sync_key, Event.status == EventStatus.PROCESSING, token_matches)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -47,13 +47,6 @@ def sync_events(sync_key: str) -> int:
         return sync.drain(sync_key)
 
 
-def sweep() -> dict:
-    from . import sweeper
-
-    with _context():
-        return sweeper.sweep()
-
-
 def batch_run(run_id: int) -> None:
     """One page of a batch run; the next page is a new job, so real time goes in between."""
     from .batch import runs

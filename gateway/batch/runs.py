@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -23,7 +24,8 @@ from ..connectors.quickbooks import Throttled
 from ..extensions import db
 from ..mapping import QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS
 from ..models import BatchRun, Company, ObjectMapping, RunStatus, utcnow
-from ..queue import LockTimeout
+from ..queue import LockLost, LockTimeout
+from ..sync import fenced_by
 from .backfill import KINDS, BatchSync
 
 log = logging.getLogger(__name__)
@@ -111,8 +113,11 @@ def _company(realm_id: str | None) -> Company:
 def enqueue(run_id: int) -> None:
     """Make sure one job will work the run (its flag is cleared as the job starts)."""
     work = queue.backend()
-    if work.mark_scheduled(f"batch-run:{run_id}", ttl=current_app.config["JOB_TIMEOUT_SECONDS"]):
-        work.enqueue(RUN_JOB, run_id, queue_name=queue.BATCH_QUEUE_NAME)
+    job_id = f"batch-run-{run_id}-{uuid.uuid4().hex}"
+    # replace_lost: a flag naming a job Redis lost (or whose work-horse died) is taken over
+    ttl = current_app.config["JOB_TIMEOUT_SECONDS"]
+    if work.mark_scheduled(f"batch-run:{run_id}", job_id, ttl, replace_lost=True):
+        work.enqueue(RUN_JOB, run_id, job_id=job_id, queue_name=queue.BATCH_QUEUE_NAME)
 
 
 def cancel(run: BatchRun) -> None:
@@ -120,7 +125,7 @@ def cancel(run: BatchRun) -> None:
     if run.status in RunStatus.FINAL:
         return
     run.cancel_requested = True
-    if not queue.backend().is_locked(_lock_name(run.id)):
+    if queue.backend().lock_holder(_lock_name(run.id)) is None:
         _finish(run, RunStatus.CANCELLED)
 
 
@@ -139,7 +144,11 @@ def execute(
     work = queue.backend()
     work.clear_scheduled(f"batch-run:{run_id}")
     try:
-        with work.lock(_lock_name(run_id), timeout=current_app.config["SYNC_LOCK_SECONDS"], wait=1):
+        lock_seconds = current_app.config["SYNC_LOCK_SECONDS"]
+        with (
+            work.lock(_lock_name(run_id), timeout=lock_seconds, wait=1) as lease,
+            fenced_by(lease),  # a run whose lock lapsed writes nothing more
+        ):
             return _execute_locked(run_id, one_page, progress)
     except LockTimeout:
         log.info("batch run %s is being worked by another process", run_id)
@@ -191,6 +200,11 @@ def _execute_locked(run_id: int, one_page: bool, progress) -> BatchRun:
                 progress(run)
             if last or one_page:
                 break
+    except LockLost:
+        # Another process took the run over from its checkpoint; this page is its to do.
+        db.session.rollback()
+        log.warning("batch run %s: lock lost mid-page; left to the process that took it", run_id)
+        return run
     except ConnectorError as exc:
         db.session.rollback()
         if exc.retryable and one_page:
@@ -247,7 +261,8 @@ def summary(run: BatchRun) -> dict:
 def resume_stalled() -> list[int]:
     """Runs left unfinished with nobody working them (a worker restarted, Redis lost the
     job): scheduled again, to go on from their checkpoint."""
-    stale = current_app.config["STALE_PENDING_SECONDS"]
+    # a run created a moment ago may not have taken its lock yet
+    stale = current_app.config["SYNC_LOCK_SECONDS"]
     now = utcnow()
     work = queue.backend()
     resumed = []
@@ -258,7 +273,7 @@ def resume_stalled() -> list[int]:
         updated = run.updated_at
         if updated.tzinfo is None:
             updated = updated.replace(tzinfo=now.tzinfo)
-        if (now - updated).total_seconds() < stale or work.is_locked(_lock_name(run.id)):
+        if (now - updated).total_seconds() < stale or work.lock_holder(_lock_name(run.id)):
             continue
         enqueue(run.id)
         resumed.append(run.id)

@@ -1,14 +1,14 @@
 """batch runs, review items, reconciler watermarks
 
 Revision ID: 0003_batch
-Revises: 0002_lead
+Revises: 0002_runtime_claim_token
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_batch"
-down_revision = "0002_lead"
+down_revision = "0002_runtime_claim_token"
 branch_labels = None
 depends_on = None
 
