@@ -32,8 +32,9 @@ def start_thread(app: Flask, stop: threading.Event | None = None) -> threading.T
     stop = stop or threading.Event()
 
     def loop() -> None:
-        # The first round reconciles at once: a worker starting after downtime catches up.
-        last_reconcile = float("-inf")
+        # The first reconcile waits one interval: at start-up webhooks queued during the
+        # downtime are still arriving, and CDC would only find them twice.
+        last_reconcile = time.monotonic()
         while True:
             try:
                 last_reconcile = tick(app, last_reconcile)
