@@ -96,3 +96,19 @@ def test_one_reconciler_at_a_time(gw):
 def test_an_unknown_company_is_a_clear_error(gw, runner):
     result = runner.invoke(args=["sync", "reconcile", "--company", "404"])
     assert result.exit_code != 0 and "no connected company 404" in result.output
+
+
+def test_embedded_mode_reconciles_on_sqlite(app, make_app, fakes, tmp_path):
+    """SQLite hands back naive datetimes: the watermark arithmetic must still work."""
+    from flask_migrate import upgrade
+
+    embedded = make_app(f"sqlite:///{tmp_path / 'gateway.sqlite3'}", None)
+    with embedded.app_context():
+        upgrade()
+        gw = connect(embedded, embedded.test_cli_runner(), fakes)
+        gw.platforms.settings("qbo", webhooks_enabled=False)
+        gw.customer(DisplayName="Missed")
+        assert reconcile.reconcile_all() == {gw.realm: {"Customer": 1}}
+        # a second round starts from the stored (naive) watermark
+        assert reconcile.reconcile_all() == {gw.realm: {"Customer": 0}}
+        db.session.remove()

@@ -70,7 +70,7 @@ def reconcile_company(company: Company, since: datetime | None = None) -> dict[s
     stored: dict[str, int] = {}
     for entity in entities:
         mark = _watermark(company, entity)
-        start = since or (mark.caught_up_to - overlap)
+        start = since or (_aware(mark.caught_up_to) - overlap)
         earliest = utcnow() - CDC_REACH
         if start < earliest:
             log.warning(
@@ -82,6 +82,11 @@ def reconcile_company(company: Company, since: datetime | None = None) -> dict[s
             start = earliest
         stored[entity] = _catch_up(qbo, company, entity, start, mark)
     return stored
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; ours are all UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _watermark(company: Company, entity: str) -> Watermark:
@@ -99,7 +104,7 @@ def _watermark(company: Company, entity: str) -> Watermark:
             company_id=company.id,
             source=FROM_QUICKBOOKS,
             object_name=entity,
-            caught_up_to=company.created_at,
+            caught_up_to=_aware(company.created_at),
         )
         db.session.add(mark)
     return mark
@@ -125,7 +130,7 @@ def _catch_up(
             queue.schedule_sync(key)
         if not full:
             return total
-        if latest is None or latest <= start:
+        if latest is None or latest <= _aware(start):
             raise unreadable_answer(
                 f"CDC for {entity} answers {len(changes)} changes at {start.isoformat()} and "
                 "no later ones: too many changes in one second to page through"
