@@ -8,7 +8,7 @@ from datetime import datetime
 
 import click
 
-from .batch import reconcile, runs
+from .batch import reconcile, runs, scheduled_runs
 from .connectors import ConnectorError
 from .extensions import db
 from .inbound.quickbooks_format import parse_time
@@ -138,6 +138,42 @@ def _report(run: BatchRun) -> None:
     for kind, samples in sorted((run.samples or {}).items()):
         for sample in samples:
             click.echo(f"  {kind} ({verb}): {sample['quickbooks_id']}: {sample['what']}")
+
+
+@sync_group.command("schedule")
+@click.argument("mapping")
+@click.option("--company", "realm_id", help="QuickBooks realm id (default: the only/default one).")
+@click.option("--direction", default="quickbooks_to_salesforce", show_default=True)
+@click.option("--every", "interval", type=int, help="Run every N seconds.")
+@click.option("--cron", help="Run at these times (cron, UTC), e.g. '0 2 * * *'.")
+@click.option("--off", is_flag=True, help="Remove this schedule.")
+def schedule_command(mapping, realm_id, direction, interval, cron, off) -> None:
+    """Schedule batch runs of MAPPING; each covers the changes since the last good run."""
+    if off:
+        found = [
+            row
+            for row in scheduled_runs.all_schedules()
+            if row.mapping.name == mapping
+            and row.direction == direction
+            and realm_id in (None, row.company.realm_id)
+        ]
+        if not found:
+            raise click.ClickException(f"no schedule of {mapping} to remove")
+        for row in found:
+            scheduled_runs.remove(row.id)
+        db.session.commit()
+        click.echo(f"Removed {len(found)} schedule(s) of {mapping}.")
+        return
+    try:
+        row = scheduled_runs.save(mapping, realm_id, direction, interval, cron or None)
+    except scheduled_runs.ScheduleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    when = f"every {row.interval_seconds} s" if row.interval_seconds else f"at '{row.cron}'"
+    click.echo(
+        f"{mapping} for company {row.company.realm_id} runs {when}; next at "
+        f"{row.next_run_at.isoformat(timespec='seconds')}."
+    )
 
 
 @sync_group.command("reconcile")

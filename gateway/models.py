@@ -309,3 +309,32 @@ class Watermark(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class BatchSchedule(db.Model):
+    """A mapping run on a schedule for one company and direction ("Schedule Batch
+    Integration"): every `interval_seconds`, or at the times of a `cron` expression. Each run
+    covers the changes since the last successful one started (less an overlap)."""
+
+    __tablename__ = "batch_schedules"
+    __table_args__ = (
+        UniqueConstraint("mapping_id", "company_id", "direction", name="uq_batch_schedule"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mapping_id: Mapped[int] = mapped_column(ForeignKey("object_mappings.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(32))
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    cron: Mapped[str | None] = mapped_column(String(120))
+    next_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # when the last run that finished cleanly started: the next one reads changes since then
+    watermark: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("batch_runs.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    mapping: Mapped[ObjectMapping] = relationship()
+    company: Mapped[Company] = relationship()
+    last_run: Mapped[BatchRun | None] = relationship()

@@ -69,7 +69,7 @@ def create(
     ).scalar_one_or_none()
     if mapping is None:
         raise RunError(f"no mapping named {mapping_name!r} (flask sync-config export lists them)")
-    company = _company(realm_id)
+    company = company_for(realm_id)
     companies = mapping.spec.get("companies")
     if companies and company.realm_id not in companies:
         raise RunError(f"mapping {mapping_name!r} does not apply to company {company.realm_id}")
@@ -93,7 +93,8 @@ def create(
     return run
 
 
-def _company(realm_id: str | None) -> Company:
+def company_for(realm_id: str | None) -> Company:
+    """The company a realm id names, or the only (or default) one when none is given."""
     if realm_id:
         company = db.session.execute(
             select(Company).where(Company.realm_id == realm_id)

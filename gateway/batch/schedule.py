@@ -1,5 +1,6 @@
 """The batch schedule, run by a thread of every worker (of the web process in embedded mode):
-resume runs nobody is working, and reconcile every RECONCILE_INTERVAL_SECONDS.
+resume runs nobody is working, start scheduled runs that are due, and reconcile every
+RECONCILE_INTERVAL_SECONDS.
 
 Several workers all run this loop; the reconciler's lock (reconcile.run_exclusively) makes
 one of them do each round, and a run's own lock keeps it to one process.
@@ -13,7 +14,7 @@ import time
 
 from flask import Flask
 
-from . import reconcile, runs
+from . import reconcile, runs, scheduled_runs
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ def tick(app: Flask, last_reconcile: float) -> float:
     """One round; returns when the reconciler last ran (monotonic seconds)."""
     with app.app_context():
         runs.resume_stalled()
+        scheduled_runs.start_due()
         if time.monotonic() - last_reconcile >= app.config["RECONCILE_INTERVAL_SECONDS"]:
             reconcile.run_exclusively()
             return time.monotonic()

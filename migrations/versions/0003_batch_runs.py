@@ -1,4 +1,4 @@
-"""batch runs, review items, reconciler watermarks
+"""batch runs, review items, reconciler watermarks, batch schedules
 
 Revision ID: 0003_batch
 Revises: 0002_runtime_claim_token
@@ -79,9 +79,23 @@ def upgrade():
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("company_id", "source", "object_name", name="uq_watermark"),
     )
+    op.create_table(
+        "batch_schedules",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        *_mapping_and_company(),
+        sa.Column("direction", sa.String(32), nullable=False),
+        sa.Column("interval_seconds", sa.Integer()),
+        sa.Column("cron", sa.String(120)),
+        sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("watermark", sa.DateTime(timezone=True)),
+        sa.Column("last_run_id", BigId, sa.ForeignKey("batch_runs.id", ondelete="SET NULL")),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("mapping_id", "company_id", "direction", name="uq_batch_schedule"),
+    )
 
 
 def downgrade():
+    op.drop_table("batch_schedules")
     op.drop_table("watermarks")
     op.drop_index("ix_review_items_status", "review_items")
     op.drop_table("review_items")
