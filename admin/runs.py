@@ -10,7 +10,7 @@ from flask import Response, redirect, request
 from sqlalchemy import select
 
 from gateway import queue
-from gateway.batch import review, runs
+from gateway.batch import review, runs, scheduled_runs
 from gateway.errors import error_response
 from gateway.extensions import db
 from gateway.models import (
@@ -60,6 +60,7 @@ def _context() -> dict:
         ),
         "companies": list(db.session.execute(select(Company).order_by(Company.id)).scalars()),
         "create_new": CREATE_NEW,
+        "schedules": scheduled_runs.all_schedules(),
     }
 
 
@@ -129,4 +130,32 @@ def resolve_review(item_id: int):
         return _bad("bad_decision", str(exc))
     db.session.commit()  # then enqueue: the job reads the decision
     queue.backend().enqueue("gateway.jobs.apply_review", item.id)
+    return _back()
+
+
+@bp.post("/runs/schedules")
+def save_schedule():
+    form = request.form
+    every = (form.get("every") or "").strip()
+    if every and not every.isdigit():
+        return _bad("bad_interval", "The interval is a whole number of seconds.")
+    try:
+        scheduled_runs.save(
+            (form.get("mapping") or "").strip(),
+            form.get("company") or None,
+            None,
+            int(every) if every else None,
+            (form.get("cron") or "").strip() or None,
+        )
+    except scheduled_runs.ScheduleError as exc:
+        return _bad("bad_schedule", str(exc))
+    db.session.commit()
+    return _back()
+
+
+@bp.post("/runs/schedules/<int:schedule_id>/remove")
+def remove_schedule(schedule_id: int):
+    if not scheduled_runs.remove(schedule_id):
+        return error_response(404, "no_such_schedule", f"There is no schedule {schedule_id}.")
+    db.session.commit()
     return _back()

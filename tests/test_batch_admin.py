@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.extensions import db
-from gateway.models import BatchRun, ReviewItem, ReviewStatus, RunStatus
+from gateway.models import BatchRun, BatchSchedule, ReviewItem, ReviewStatus, RunStatus
 from tests.support.scenario import connect
 from tests.test_batch import batch_worker, sync_run
 
@@ -88,3 +88,20 @@ def test_the_review_list_is_resolved_from_the_page(gw, runner, admin_client):
     assert gw.account(acme["Id"])["Id"] == twins[0]["Id"]
     assert len(gw.accounts()) == 2
     assert "Nothing waits for review" in admin_client.get("/admin/runs").text
+
+
+def test_schedules_are_edited_on_the_page(gw, admin_client):
+    assert "No scheduled runs" in admin_client.get("/admin/runs").text
+    bad = admin_client.post("/admin/runs/schedules", data={"mapping": "customers", "every": "x"})
+    assert bad.status_code == 400 and bad.json["error"] == "bad_interval"
+    bad = admin_client.post("/admin/runs/schedules", data={"mapping": "customers", "cron": "?"})
+    assert bad.status_code == 400 and "not a cron expression" in bad.json["message"]
+    saved = admin_client.post(
+        "/admin/runs/schedules", data={"mapping": "customers", "cron": "0 2 * * *"}
+    )
+    assert saved.status_code == 303
+    page = admin_client.get("/admin/runs").text
+    assert "cron <code>0 2 * * *</code>" in page and "02:00:00 UTC" in page
+    [schedule] = db.session.execute(select(BatchSchedule)).scalars()
+    assert admin_client.post(f"/admin/runs/schedules/{schedule.id}/remove").status_code == 303
+    assert "No scheduled runs" in admin_client.get("/admin/runs").text
