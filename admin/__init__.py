@@ -21,7 +21,7 @@ bp = Blueprint(
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, csrf, pages, rendering, runs  # noqa: F401  (they add their routes to bp)
+    from . import auth, connections, csrf, pages, realtime, rendering, runs  # noqa: F401
 
     Htmx(app)
     auth.init_app(app)  # first: an anonymous request is turned away before anything else
