@@ -4,6 +4,7 @@ CDC and synced once; the watermark moves only after the work is stored; one at a
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlalchemy import select
@@ -112,3 +113,17 @@ def test_embedded_mode_reconciles_on_sqlite(app, make_app, fakes, tmp_path):
         # a second round starts from the stored (naive) watermark
         assert reconcile.reconcile_all() == {gw.realm: {"Customer": 0}}
         db.session.remove()
+
+
+def test_a_finished_backfill_moves_the_watermark_so_it_is_not_redone(gw, runner, app):
+    app.config["RECONCILE_OVERLAP_SECONDS"] = 0  # else the overlap looks at them again
+    gw.platforms.settings("qbo", webhooks_enabled=False)
+    for n in range(3):
+        gw.customer(DisplayName=f"Old {n}")
+    time.sleep(1.1)  # CDC's changedSince has whole seconds
+    result = runner.invoke(args=["sync", "run", "customers", "--json"])
+    assert result.exit_code == 0, result.output
+    gw.platforms.clear_calls()
+    # the backfill synced those three: the reconciler has nothing before it to look at
+    assert reconcile_cli(runner) == {gw.realm: {"Customer": 0}}
+    assert gw.events() == []

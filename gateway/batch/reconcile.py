@@ -110,6 +110,15 @@ def _watermark(company: Company, entity: str) -> Watermark:
     return mark
 
 
+def backfilled(company: Company, entity: str, since: datetime | None, started: datetime) -> None:
+    """A batch run that finished read every record of `entity` changed since `since` as it was
+    at `started`: the reconciler need not look before then. The caller commits."""
+    mark = _watermark(company, entity)
+    caught_up = _aware(mark.caught_up_to)
+    if (since is None or _aware(since) <= caught_up) and _aware(started) > caught_up:
+        mark.caught_up_to = _aware(started)
+
+
 def _catch_up(
     qbo: QuickBooksClient, company: Company, entity: str, start: datetime, mark: Watermark
 ) -> int:

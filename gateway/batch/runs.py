@@ -26,6 +26,7 @@ from ..mapping import QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS
 from ..models import BatchRun, Company, ObjectMapping, RunStatus, utcnow
 from ..queue import LockLost, LockTimeout
 from ..sync import fenced_by
+from . import reconcile
 from .backfill import KINDS, BatchSync
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,11 @@ def _execute_locked(run_id: int, one_page: bool, progress) -> BatchRun:
             last = len(records) < page_size
             if last:
                 _finish(run, RunStatus.DONE)
+                if not run.dry_run:
+                    # what no webhook announced before the run started, the run has synced
+                    reconcile.backfilled(
+                        run.company, mapping.quickbooks_type, run.since, run.started_at
+                    )
             db.session.commit()
             if progress:
                 progress(run)
