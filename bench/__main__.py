@@ -1,7 +1,7 @@
 """`python -m bench`: run the benchmarks, write bench/results/*.json and a summary.
 
-BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated,admin_pages picks a subset
-(default: all).
+BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated,admin_pages,batch picks a subset
+(default: all); batch is bench/batch.py (backfill, reconcile, real time during a backfill).
 Other knobs are environment variables read in bench/stack.py, bench/ingest.py and bench/e2e.py.
 """
 
@@ -19,12 +19,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import admin_pages, e2e, ingest, report
+from . import admin_pages, batch, e2e, ingest, report
 from .procs import Processes, free_port
 from .stack import REPO, Options, Stack
 
 RESULTS = Path(__file__).with_name("results")
-ALL = ("ingest", "burst", "single", "burst_latency", "burst_aggregated", "admin_pages")
+ALL = ("ingest", "burst", "single", "burst_latency", "burst_aggregated", "admin_pages", "batch")
 
 
 def log(message: str) -> None:
@@ -120,9 +120,11 @@ def main() -> int:
             log(f"bare Flask endpoint on port {bare_port}")
             results["ingest"] = ingest.run(stack, bare_port, work_dir, log)
             processes.stop("bare")
-        e2e_only = [name for name in only if name not in ("ingest", "admin_pages")]
+        e2e_only = [name for name in only if name not in ("ingest", "admin_pages", "batch")]
         if e2e_only:
             results.update(e2e.run(stack, e2e_only, log, results["problems"]))
+        if "batch" in only:
+            results["batch"] = batch.run(stack, list(batch.ALL), log, results["problems"])
     except KeyboardInterrupt as exc:
         results["problems"].append(f"interrupted: {exc}")
         log(f"interrupted: {exc}")
