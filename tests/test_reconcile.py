@@ -127,3 +127,31 @@ def test_a_finished_backfill_moves_the_watermark_so_it_is_not_redone(gw, runner,
     # the backfill synced those three: the reconciler has nothing before it to look at
     assert reconcile_cli(runner) == {gw.realm: {"Customer": 0}}
     assert gw.events() == []
+
+
+def test_an_invoice_deleted_while_the_gateway_was_down_is_deleted_per_policy(app, runner, fakes):
+    from tests.test_sync_quickbooks_to_salesforce import INVOICES_YAML, invoice_lines
+
+    gw = connect(app, runner, fakes, INVOICES_YAML)  # invoices: real time, on_delete: delete
+    customer = gw.customer(DisplayName="Acme Ltd")
+    invoice = gw.platforms.qbo_save(
+        gw.realm,
+        "Invoice",
+        {
+            "DocNumber": "1001",
+            "TxnDate": "2026-11-20",
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": invoice_lines(gw, 250.0),
+        },
+    )
+    gw.settle()
+    assert len(gw.platforms.sf_records("Opportunity")) == 1
+
+    gw.platforms.settings("qbo", webhooks_enabled=False)
+    gw.platforms.qbo_action(gw.realm, "Invoice", invoice["Id"], "delete")
+    found = reconcile_cli(runner)
+    assert found == {gw.realm: {"Invoice": 1}}  # customers are not real time: not reconciled
+    gw.settle()
+    assert gw.platforms.sf_records("Opportunity") == []
+    [deleted] = gw.events(operation="delete")
+    assert deleted.status == EventStatus.SYNCED and deleted.record_id == invoice["Id"]

@@ -148,28 +148,31 @@ def _catch_up(
 
 
 def _unannounced(events: list[IncomingEvent]) -> list[IncomingEvent]:
-    """The changes no stored event announced: a webhook for the same record at or after the
-    change's time (LastUpdatedTime has whole seconds, webhooks milliseconds) covers it."""
-    by_record = {(e.entity, e.record_id): e for e in events}
+    """The changes no stored event announced: a webhook of the same kind (a delete, or any
+    other change) for the same record at or after the change's time covers it.
+    LastUpdatedTime has whole seconds and webhooks milliseconds, so an edit and a delete in
+    one second would look announced if kinds were mixed."""
     if not events:
         return []
-    company_id = events[0].company_id
     announced = db.session.execute(
-        select(Event.entity, Event.record_id, func.max(Event.occurred_at))
+        select(Event.entity, Event.record_id, Event.operation, func.max(Event.occurred_at))
         .where(
             Event.source == SOURCE,
-            Event.company_id == company_id,
+            Event.company_id == events[0].company_id,
             Event.record_id.in_({e.record_id for e in events}),
             Event.dedupe_key.not_like("cdc:%"),
         )
-        .group_by(Event.entity, Event.record_id)
+        .group_by(Event.entity, Event.record_id, Event.operation)
     ).all()
-    latest = {(entity, record_id): at for entity, record_id, at in announced if at}
+    latest: dict[tuple, datetime] = {}
+    for entity, record_id, operation, at in announced:
+        key = (entity, record_id, operation == "delete")
+        if at is not None:
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            latest[key] = max(latest.get(key, at), at)
     kept = []
-    for key, event in by_record.items():
-        seen = latest.get(key)
-        if seen is not None and seen.tzinfo is None:
-            seen = seen.replace(tzinfo=UTC)
+    for event in events:
+        seen = latest.get((event.entity, event.record_id, event.operation == "delete"))
         if event.occurred_at is None or seen is None or seen < event.occurred_at:
             kept.append(event)
     return kept
