@@ -27,12 +27,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from . import cli, errors, health, oauth, queue
     from .extensions import db, migrate
     from .inbound import quickbooks as quickbooks_webhooks
+    from .inbound import salesforce as salesforce_callouts
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     errors.init_app(app)
     health.init_app(app)
     quickbooks_webhooks.init_app(app)
+    salesforce_callouts.init_app(app)
     cli.init_app(app)
     oauth.init_app(app)
     queue.init_app(app)

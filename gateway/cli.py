@@ -13,6 +13,7 @@ from . import batch_cli, connections, sync_config
 from .connectors import ConnectorError
 from .connectors.tokens import refresh_grant
 from .extensions import db
+from .inbound import callout_routing
 from .models import ObjectMapping
 from .salesforce_package import salesforce_package_group
 
@@ -132,7 +133,29 @@ def sweep_command() -> None:
     click.echo(sweep())
 
 
+@click.group("companies", help="The connected QuickBooks companies.")
+def companies_group() -> None:
+    pass
+
+
+@companies_group.command("default", help="Make REALM_ID the default company of callouts.")
+@click.argument("realm_id")
+def default_company_command(realm_id: str) -> None:
+    try:
+        adopted = callout_routing.set_default_company(realm_id)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Company {realm_id} is the default company.")
+    _report_adopted(adopted)
+
+
+def _report_adopted(adopted: int) -> None:
+    if adopted:
+        click.echo(f"{adopted} Salesforce records that waited for a default company went on.")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(companies_group)
     app.cli.add_command(connect)
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)

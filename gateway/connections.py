@@ -19,6 +19,7 @@ from .connectors.quickbooks import store_token as store_quickbooks_token
 from .connectors.salesforce import SalesforceClient
 from .connectors.salesforce import store_token as store_salesforce_token
 from .extensions import db
+from .inbound import callout_routing
 from .models import Company, ConnectionStatus, Event, EventStatus, SalesforceOrg
 from .sync import RECONNECT_PREFIX
 
@@ -89,6 +90,8 @@ def commit_connected() -> int:
     keys = inbox.retry(list(ids))
     for key in sorted(keys):
         queue.schedule_sync(key)
+    # A company connected now may be the default company that waiting callouts need.
+    callout_routing.adopt_waiting_callouts()
     return len(keys)
 
 
