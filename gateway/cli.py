@@ -27,10 +27,11 @@ def _exchange(token_url: str, client_id: str, client_secret: str, refresh_token:
 
 def _save_connection(message: str) -> None:
     """Commit a (re)connected row, then retry the events that waited for it."""
-    retried = connections.commit_connected()
+    retried, adopted = connections.commit_connected()
     click.echo(message)
     if retried:
         click.echo(f"Retrying events that waited for the connection ({retried} object types).")
+    _report_adopted(adopted)
 
 
 @click.group("connect", help="Store a connection made elsewhere (headless set-up).")
