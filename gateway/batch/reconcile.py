@@ -17,7 +17,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .. import inbox, queue, realtime
 from ..connectors.quickbooks import QuickBooksClient, unreadable_answer
@@ -25,7 +25,7 @@ from ..extensions import db
 from ..inbound.quickbooks import SOURCE
 from ..inbound.quickbooks_format import parse_time
 from ..inbox import IncomingEvent
-from ..models import Company, ConnectionStatus, Event, ObjectMapping, Watermark, utcnow
+from ..models import Company, ConnectionStatus, ObjectMapping, Watermark, utcnow
 from ..sync_key import FROM_QUICKBOOKS, SyncKey
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def _catch_up(
         asked_at = utcnow()
         changes = qbo.changes([entity], start.isoformat(timespec="seconds"))[entity]
         found = [_event(company, entity, record) for record in changes]
-        count, keys = inbox.store(_unannounced(found))  # commits
+        count, keys = inbox.store(found)  # commits
         total += count
         latest = max((e.occurred_at for e in found if e.occurred_at), default=None)
         full = len(changes) >= CDC_MAX_OBJECTS
@@ -145,37 +145,6 @@ def _catch_up(
                 "no later ones: too many changes in one second to page through"
             )
         start = latest
-
-
-def _unannounced(events: list[IncomingEvent]) -> list[IncomingEvent]:
-    """The changes no stored event announced: a webhook of the same kind (a delete, or any
-    other change) for the same record at or after the change's time covers it.
-    LastUpdatedTime has whole seconds and webhooks milliseconds, so an edit and a delete in
-    one second would look announced if kinds were mixed."""
-    if not events:
-        return []
-    announced = db.session.execute(
-        select(Event.entity, Event.record_id, Event.operation, func.max(Event.occurred_at))
-        .where(
-            Event.source == SOURCE,
-            Event.company_id == events[0].company_id,
-            Event.record_id.in_({e.record_id for e in events}),
-            Event.dedupe_key.not_like("cdc:%"),
-        )
-        .group_by(Event.entity, Event.record_id, Event.operation)
-    ).all()
-    latest: dict[tuple, datetime] = {}
-    for entity, record_id, operation, at in announced:
-        key = (entity, record_id, operation == "delete")
-        if at is not None:
-            at = at if at.tzinfo else at.replace(tzinfo=UTC)
-            latest[key] = max(latest.get(key, at), at)
-    kept = []
-    for event in events:
-        seen = latest.get((event.entity, event.record_id, event.operation == "delete"))
-        if event.occurred_at is None or seen is None or seen < event.occurred_at:
-            kept.append(event)
-    return kept
 
 
 def _event(company: Company, entity: str, record: dict) -> IncomingEvent:
