@@ -13,6 +13,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import HerokuWorker
 
 from gateway import create_app, jobs
+from gateway.batch import schedule
 from gateway.queue import RedisBackend
 from gateway.sweeper import start_thread
 
@@ -32,8 +33,9 @@ def main() -> int:
         db.engine.dispose()
     jobs.use_app(app)
     start_thread(app)
+    schedule.start_thread(app)  # resumes batch runs, reconciles; one process at a time
     worker = HerokuWorker(
-        [backend.queue],
+        backend.queues,
         connection=backend.redis,
         serializer=JSONSerializer,
         default_result_ttl=60,

@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
         pages,
         realtime,
         rendering,
+        runs,
     )
 
     Htmx(app)

@@ -1,7 +1,8 @@
 """`python -m bench`: run the benchmarks, write bench/results/*.json and a summary.
 
-BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated,admin_pages,to_quickbooks picks a
-subset(default: all).
+BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated,admin_pages,to_quickbooks,batch
+picks a subset (default: all); batch is bench/batch.py (backfill, reconcile, real time during a
+backfill).
 Other knobs are environment variables read in bench/stack.py, bench/ingest.py and bench/e2e.py.
 """
 
@@ -19,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import admin_pages, e2e, ingest, report, to_quickbooks
+from . import admin_pages, batch, e2e, ingest, report, to_quickbooks
 from .procs import Processes, free_port
 from .stack import REPO, Options, Stack
 
@@ -32,6 +33,7 @@ ALL = (
     "burst_aggregated",
     "admin_pages",
     "to_quickbooks",
+    "batch",
 )
 
 
@@ -128,11 +130,14 @@ def main() -> int:
             log(f"bare Flask endpoint on port {bare_port}")
             results["ingest"] = ingest.run(stack, bare_port, work_dir, log)
             processes.stop("bare")
-        e2e_only = [name for name in only if name not in ("ingest", "admin_pages", "to_quickbooks")]
+        own_runners = ("ingest", "admin_pages", "to_quickbooks", "batch")
+        e2e_only = [name for name in only if name not in own_runners]
         if e2e_only:
             results.update(e2e.run(stack, e2e_only, log, results["problems"]))
         if "to_quickbooks" in only:
             results["to_quickbooks"] = to_quickbooks.run(stack, log, results["problems"])
+        if "batch" in only:
+            results["batch"] = batch.run(stack, list(batch.ALL), log, results["problems"])
     except KeyboardInterrupt as exc:
         results["problems"].append(f"interrupted: {exc}")
         log(f"interrupted: {exc}")

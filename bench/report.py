@@ -174,6 +174,40 @@ def _admin_pages(lines: list[str], admin: dict) -> None:
     lines.append("")
 
 
+def _batch(lines: list[str], batch: dict) -> None:
+    """bench/batch.py: backfill, reconcile, real time during a backfill."""
+    if "backfill" in batch:
+        done = batch["backfill"]
+        lines += [
+            f"## 5. Backfill of {done['customers']:,} customers",
+            "",
+            f"{done['seconds']} s; QuickBooks {done['quickbooks_calls']['total']} calls, "
+            f"Salesforce {done['salesforce_calls']['total']} calls; peak RSS of the process "
+            f"running it {done['memory']['backfill']['peak_tree_rss_mb']} MB; "
+            f"counts {done['summary']}.",
+            "",
+        ]
+    if "reconcile" in batch:
+        done = batch["reconcile"]
+        lines += [
+            f"## 6. Reconcile after {done['missed_changes']:,} missed changes",
+            "",
+            f"QuickBooks {done['quickbooks_calls']['total']} calls; "
+            f"{done['seconds_until_all_right']} s until all {done['accounts_right']} are right.",
+            "",
+        ]
+    if "backfill_realtime" in batch:
+        done = batch["backfill_realtime"]
+        lines += [
+            "## 7. Real-time edits while a backfill runs",
+            "",
+            f"{done['edits']} edits ({done['missing']} missing), received -> synced "
+            f"{done['received_to_synced_ms']} ms; backfill still running after the edits: "
+            f"{done['backfill_still_running_after_edits']}.",
+            "",
+        ]
+
+
 def render(results: dict) -> str:
     machine = results.get("machine", {})
     lines = [
@@ -213,6 +247,8 @@ def render(results: dict) -> str:
         _single(lines, results["single"])
     if "to_quickbooks" in results:
         _to_quickbooks(lines, results["to_quickbooks"])
+    if "batch" in results:
+        _batch(lines, results["batch"])
     for note in results.get("notes") or []:
         lines.append(f"- note: {note}")
     for problem in results.get("problems") or []:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
-from . import connections, crypto, mapping_store
+from . import batch_cli, connections, crypto, mapping_store
 from .config import ConfigError
 from .connectors import ConnectorError
 from .connectors.tokens import (
@@ -181,3 +181,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)
     app.cli.add_command(salesforce_package_group)
+    batch_cli.init_app(app)  # flask sync run | reconcile

@@ -48,6 +48,12 @@ TUNABLES: dict[str, tuple[type, Any]] = {
     "RETRY_BASE_SECONDS": (float, 30.0),  # backoff: base * 2**(attempt-1), capped at an hour
     "CLAIM_BATCH_SIZE": (int, 1000),
     "CALLOUT_MAX_SKEW_SECONDS": (int, 300),
+    # Batch runs read QuickBooks a page at a time (its query maximum) and commit each page.
+    "BATCH_PAGE_SIZE": (int, 1000),
+    # The reconciler: how often it runs, and how far each catch-up reaches back before the
+    # watermark, for clocks that disagree (changes seen twice are deduplicated).
+    "RECONCILE_INTERVAL_SECONDS": (float, 300.0),
+    "RECONCILE_OVERLAP_SECONDS": (float, 120.0),
     "MAX_WEBHOOK_BYTES": (int, 10 * 1024 * 1024),
     # Admin sign-in: a session lasts this long (idle or not); failed sign-ins per client address
     # within the window beyond the limit are refused until the window passes.

@@ -32,6 +32,7 @@ from sqlalchemy import text
 from werkzeug.serving import is_running_from_reloader
 
 from . import sweeper
+from .batch import schedule
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def start(app: Flask, wait_for_lock: float = 0.0) -> None:
         app.extensions["gateway_backend"].start()
         stop_sweeping = threading.Event()
         thread = sweeper.start_thread(app, stop_sweeping)
+        schedule.start_thread(app, stop_sweeping)  # batch runs and the reconciler
         app.extensions[EXTENSION] = _Runtime(process_lock, stop_sweeping, thread)
         log.info("embedded mode: jobs and the sweeper run in this process (pid %d)", os.getpid())
 

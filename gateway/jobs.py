@@ -45,3 +45,29 @@ def sync_events(sync_key: str) -> int:
 
     with _context():
         return sync.drain(sync_key)
+
+
+def batch_run(run_id: int) -> None:
+    """One page of a batch run; the next page is a new job, so real time goes in between."""
+    from .batch import runs
+    from .models import RunStatus
+
+    with _context():
+        run = runs.execute(run_id, one_page=True)
+        if run is not None and run.status not in RunStatus.FINAL:
+            runs.enqueue(run_id)
+
+
+def apply_review(item_id: int) -> None:
+    """Write a record whose counterpart a person picked on the review list."""
+    from .batch import backfill
+
+    with _context():
+        backfill.apply_review(item_id)
+
+
+def reconcile(realm_id: str | None = None) -> dict:
+    from .batch import reconcile
+
+    with _context():
+        return reconcile.reconcile_all(realm_id)

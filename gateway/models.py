@@ -197,3 +197,127 @@ class RecordLink(db.Model):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     merged_into: Mapped[str | None] = mapped_column(String(64))  # survivor's QuickBooks id
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class RunStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    FINAL = (DONE, CANCELLED, FAILED)
+
+
+class BatchRun(db.Model):
+    """One batch run of one mapping for one company and direction, resumable from its checkpoint.
+
+    `next_position` is the QuickBooks query STARTPOSITION of the next page: it moves in the
+    transaction that stores the page's links, so a restarted run never redoes a stored page.
+    """
+
+    __tablename__ = "batch_runs"
+    __table_args__ = (Index("ix_batch_runs_status", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mapping_id: Mapped[int] = mapped_column(ForeignKey("object_mappings.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    trigger: Mapped[str] = mapped_column(String(16), default="cli")  # cli | admin | schedule
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_position: Mapped[int] = mapped_column(Integer, default=1)
+    total: Mapped[int | None] = mapped_column(Integer)
+    # created, updated, linked, unchanged, review, failed -> record counts
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # the same kinds -> a few QuickBooks ids with what happened, for the dry run's report
+    samples: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    mapping: Mapped[ObjectMapping] = relationship()
+    company: Mapped[Company] = relationship()
+
+
+class ReviewStatus:
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+# A review decision meaning "none of the candidates: create a new record".
+CREATE_NEW = "create"
+
+
+class ReviewItem(db.Model):
+    """A QuickBooks record whose Salesforce counterpart a person must pick (or say "create new"),
+    because matching found several candidates or one already claimed by another record."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        UniqueConstraint("mapping_id", "company_id", "quickbooks_id", name="uq_review_record"),
+        Index("ix_review_items_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mapping_id: Mapped[int] = mapped_column(ForeignKey("object_mappings.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("batch_runs.id", ondelete="SET NULL"))
+    quickbooks_id: Mapped[str] = mapped_column(String(64))
+    candidates: Mapped[list[str]] = mapped_column(JSON, default=list)  # Salesforce ids
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.OPEN)
+    decision: Mapped[str | None] = mapped_column(String(18))  # a Salesforce id or CREATE_NEW
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    mapping: Mapped[ObjectMapping] = relationship()
+    company: Mapped[Company] = relationship()
+
+
+class Watermark(db.Model):
+    """How far the reconciler has caught up, per company and object on one side: changes
+    after `caught_up_to` may still be unseen. Moved only once the work found is stored."""
+
+    __tablename__ = "watermarks"
+    __table_args__ = (UniqueConstraint("company_id", "source", "object_name", name="uq_watermark"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(8))  # gateway.sync_key: qbo | sf
+    object_name: Mapped[str] = mapped_column(String(128))
+    caught_up_to: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class BatchSchedule(db.Model):
+    """A mapping run on a schedule for one company and direction ("Schedule Batch
+    Integration"): every `interval_seconds`, or at the times of a `cron` expression. Each run
+    covers the changes since the last successful one started (less an overlap)."""
+
+    __tablename__ = "batch_schedules"
+    __table_args__ = (
+        UniqueConstraint("mapping_id", "company_id", "direction", name="uq_batch_schedule"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mapping_id: Mapped[int] = mapped_column(ForeignKey("object_mappings.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(32))
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    cron: Mapped[str | None] = mapped_column(String(120))
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # when the last run that finished cleanly started: the next one reads changes since then
+    watermark: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("batch_runs.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    mapping: Mapped[ObjectMapping] = relationship()
+    company: Mapped[Company] = relationship()
+    last_run: Mapped[BatchRun | None] = relationship()

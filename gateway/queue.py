@@ -31,6 +31,9 @@ from rq.serializers import JSONSerializer
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "sync"
+# Batch runs' pages wait here; workers take from QUEUE_NAME first, so real time never waits
+# behind a backfill longer than one page.
+BATCH_QUEUE_NAME = "batch"
 SYNC_JOB = "gateway.jobs.sync_events"
 # A flagged job in one of these states will still run, so its sync key needs no other. Not
 # "started": a running job clears its flag first thing, so a flag still naming a started job
@@ -56,7 +59,12 @@ class Backend(Protocol):
     redis: redis.Redis | None
 
     def enqueue(
-        self, func: str, *args: Any, delay: float | None = None, job_id: str | None = None
+        self,
+        func: str,
+        *args: Any,
+        delay: float | None = None,
+        job_id: str | None = None,
+        queue_name: str = QUEUE_NAME,
     ) -> None: ...
     def mark_scheduled(self, key: str, job_id: str, ttl: float, replace_lost: bool) -> bool: ...
     def clear_scheduled(self, key: str) -> None: ...
@@ -97,10 +105,24 @@ class RedisBackend:
         self.job_timeout = job_timeout
         options = {"serializer": JSONSerializer, "default_timeout": job_timeout}
         self.queue = Queue(QUEUE_NAME, connection=self.redis, **options)  # what workers listen to
-        self._quick_queue = Queue(QUEUE_NAME, connection=self.quick_redis, **options)
+        self.batch_queue = Queue(BATCH_QUEUE_NAME, connection=self.redis, **options)
+        self._quick_queues = {
+            name: Queue(name, connection=self.quick_redis, **options)
+            for name in (QUEUE_NAME, BATCH_QUEUE_NAME)
+        }
+
+    @property
+    def queues(self) -> list[Queue]:
+        """What workers listen to, in the order they take from them: real time first."""
+        return [self.queue, self.batch_queue]
 
     def enqueue(
-        self, func: str, *args: Any, delay: float | None = None, job_id: str | None = None
+        self,
+        func: str,
+        *args: Any,
+        delay: float | None = None,
+        job_id: str | None = None,
+        queue_name: str = QUEUE_NAME,
     ) -> None:
         options: dict[str, Any] = {
             "job_id": job_id,
@@ -108,10 +130,11 @@ class RedisBackend:
             "failure_ttl": 7 * 24 * 3600,
             "retry": Retry(max=3, interval=[5, 30, 120]),
         }
+        target = self._quick_queues[queue_name]
         if delay:
-            self._quick_queue.enqueue_in(timedelta(seconds=delay), func, *args, **options)
+            target.enqueue_in(timedelta(seconds=delay), func, *args, **options)
         else:
-            self._quick_queue.enqueue(func, *args, **options)
+            target.enqueue(func, *args, **options)
 
     def mark_scheduled(self, key: str, job_id: str, ttl: float, replace_lost: bool) -> bool:
         """Note that `job_id` will drain `key`; False if another job already will.
@@ -278,8 +301,15 @@ class InProcessBackend:
                 self._jobs.task_done()
 
     def enqueue(
-        self, func: str, *args: Any, delay: float | None = None, job_id: str | None = None
+        self,
+        func: str,
+        *args: Any,
+        delay: float | None = None,
+        job_id: str | None = None,
+        queue_name: str = QUEUE_NAME,
     ) -> None:
+        # One thread, first come first served: a batch run's pages are separate jobs, so
+        # real-time jobs enqueued meanwhile run between them.
         if delay:
             timer = threading.Timer(delay, self._jobs.put, args=((func, args),))
             timer.daemon = True

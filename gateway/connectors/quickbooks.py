@@ -356,6 +356,54 @@ class QuickBooksClient:
             records.extend(query_records(self.query(statement), entity))
         return records
 
+    def query_page(
+        self, entity: str, start: int, size: int, changed_since: str | None = None
+    ) -> list[dict]:
+        """One page of every record of `entity` (inactive ones too), in a stable order, from
+        STARTPOSITION `start`; `changed_since` (ISO 8601) keeps those changed since then."""
+        where = self._batch_filter(entity, changed_since)
+        # The entity comes from a validated mapping; the time went through quote().
+        statement = (
+            f"SELECT * FROM {entity}{where} ORDERBY Id "  # noqa: S608
+            f"STARTPOSITION {int(start)} MAXRESULTS {min(int(size), MAX_QUERY_RESULTS)}"
+        )
+        return query_records(self.query(statement), entity)
+
+    def count(self, entity: str, changed_since: str | None = None) -> int:
+        where = self._batch_filter(entity, changed_since)
+        answer = self.query(f"SELECT COUNT(*) FROM {entity}{where}")  # noqa: S608
+        total = (answer.get("QueryResponse") or {}).get("totalCount")
+        if not isinstance(total, int):
+            raise unreadable_answer(f"count answer for {entity} has no totalCount")
+        return total
+
+    @staticmethod
+    def _batch_filter(entity: str, changed_since: str | None) -> str:
+        conditions = []
+        if entity in NAME_LIST_ENTITIES:
+            conditions.append("Active IN (true, false)")  # else inactive records drop out
+        if changed_since:
+            conditions.append(f"MetaData.LastUpdatedTime >= {quote(changed_since)}")
+        return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+    def changes(self, entities: list[str], changed_since: str) -> dict[str, list[dict]]:
+        """CDC: entity -> the records of those entities changed since then (deleted ones
+        carry status "Deleted"), at most 1,000 objects in all; reads the last 30 days only."""
+        answer = self.request(
+            "GET", "cdc", params={"entities": ",".join(entities), "changedSince": changed_since}
+        )
+        responses = answer.get("CDCResponse")
+        if not isinstance(responses, list):
+            raise unreadable_answer("CDC answer has no CDCResponse")
+        found: dict[str, list[dict]] = {entity: [] for entity in entities}
+        for response in responses:
+            for part in (response or {}).get("QueryResponse") or []:
+                for entity in entities:
+                    records = (part or {}).get(entity)
+                    if isinstance(records, list):
+                        found[entity].extend(r for r in records if isinstance(r, dict))
+        return found
+
     def read(self, entity: str, record_id: str) -> dict:
         record = self.request("GET", f"{resource_path(entity)}/{record_id}").get(entity)
         if not isinstance(record, dict):

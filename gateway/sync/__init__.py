@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 
@@ -39,6 +41,17 @@ def check_lock_held() -> None:
         lease.check()
 
 
+@contextmanager
+def fenced_by(lease: Lease) -> Iterator[None]:
+    """Writes made inside check `lease` first (check_lock_held), so a run that lost its lock
+    stops before writing anything more."""
+    reset = _current_lease.set(lease)
+    try:
+        yield
+    finally:
+        _current_lease.reset(reset)
+
+
 def drain(sync_key: str) -> int:
     """Process every due pending event of `sync_key`; returns how many were claimed."""
     work = queue.backend()
@@ -49,12 +62,11 @@ def drain(sync_key: str) -> int:
     try:
         lock_seconds = current_app.config["SYNC_LOCK_SECONDS"]
         lock_name = SyncKey.parse(sync_key).lock_name
-        with work.lock(lock_name, timeout=lock_seconds, wait=2, token=run_id) as lease:
-            reset = _current_lease.set(lease)
-            try:
-                claimed = _drain_locked(sync_key, run_id)
-            finally:
-                _current_lease.reset(reset)
+        with (
+            work.lock(lock_name, timeout=lock_seconds, wait=2, token=run_id) as lease,
+            fenced_by(lease),
+        ):
+            claimed = _drain_locked(sync_key, run_id)
     except LockTimeout:
         # Another job holds the key; it looks for more pending events before it lets go.
         log.info("%s is being drained by another job", sync_key)

@@ -20,6 +20,8 @@ class Outcome:
     status: str  # synced | skipped | failed
     reason: str | None = None
     retryable: bool = False
+    # what the write was, for batch runs' counts: created | updated | linked | unchanged | review
+    kind: str | None = None
 
 
 def finish(event: Event, outcomes: list[Outcome]) -> None:

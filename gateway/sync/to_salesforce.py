@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from .. import inbox, mapping, queue, realtime
+from ..batch import review
 from ..connectors import ConnectorError
 from ..connectors.salesforce import SalesforceCallError, record_error
 from ..extensions import db
 from ..mapping.projection import recorded_quickbooks_hash, salesforce_content_hash
-from ..models import Company, Event, EventStatus, ObjectMapping
+from ..models import CREATE_NEW, Company, Event, EventStatus, ObjectMapping
 from ..queue import LockTimeout
 from . import check_lock_held, links
 from .conflicts import conflict_reason, quickbooks_updated_at, waiting_salesforce_edits
@@ -165,7 +166,9 @@ class QuickBooksToSalesforce(ParentSync):
             # is unchanged too (links the delete policy applied to have no hash).
             if link and link.salesforce_id and link.salesforce_hash == digest:
                 self.written[(spec_row.id, qbo_id)] = link.salesforce_id
-                self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SKIPPED, "unchanged"))
+                self._outcomes(spec, qbo_id).append(
+                    Outcome(EventStatus.SKIPPED, "unchanged", kind="unchanged")
+                )
                 self._keep_quickbooks_state(spec_row, link, state)
                 continue
             if link and link.salesforce_id and qbo_id in waiting:
@@ -273,14 +276,25 @@ class QuickBooksToSalesforce(ParentSync):
             spec_row.id, self.company.id, (ids[0] for ids in matches.values() if len(ids) == 1)
         )
         adopted: dict[str, str] = {}  # Salesforce id -> the QuickBooks id adopting it now
+        # What a person decided on the review list stands over what matching finds.
+        decisions = review.decisions(
+            spec_row.id, self.company.id, [record["Id"] for record, _, _ in unlinked]
+        )
         for record, payload, digest in unlinked:
             qbo_id = record["Id"]
             found = matches.get(qbo_id, [])
-            if len(found) > 1:
+            decision = decisions.get(qbo_id)
+            if decision == CREATE_NEW:
+                pending.upserts.append((qbo_id, payload, digest))
+            elif decision:
+                adopted[decision] = qbo_id
+                pending.adoptions.append((qbo_id, payload, digest, decision))
+            elif len(found) > 1:
                 self._review(
-                    spec,
+                    spec_row,
                     qbo_id,
                     f"{len(found)} {spec['salesforce']} records match ({', '.join(found)})",
+                    found,
                 )
             elif found and (found[0] in linked or found[0] in adopted):
                 sf_id = found[0]
@@ -290,10 +304,11 @@ class QuickBooksToSalesforce(ParentSync):
                     else (adopted[sf_id], "adopted it first")
                 )
                 self._review(
-                    spec,
+                    spec_row,
                     qbo_id,
                     f"{spec['salesforce']} {sf_id} matches {spec['quickbooks']} {qbo_id} but "
                     f"{spec['quickbooks']} {other} {how}",
+                    [sf_id],
                 )
             elif found:
                 adopted[found[0]] = qbo_id
@@ -301,13 +316,24 @@ class QuickBooksToSalesforce(ParentSync):
             else:
                 pending.upserts.append((qbo_id, payload, digest))
 
-    def _review(self, spec: dict, qbo_id: str, why: str) -> None:
-        self._outcomes(spec, qbo_id).append(
+    def _review(
+        self, spec_row: ObjectMapping, qbo_id: str, why: str, candidates: list[str]
+    ) -> None:
+        self._outcomes(spec_row.spec, qbo_id).append(
             Outcome(
                 EventStatus.FAILED,
-                f"ambiguous match: {why}; link one by hand or tighten the match rules",
+                f"ambiguous match: {why}; pick the right record on the review list "
+                "(/admin/runs) or tighten the match rules",
+                kind="review",
             )
         )
+        self.needs_review(spec_row, qbo_id, why, candidates)
+
+    def needs_review(
+        self, spec_row: ObjectMapping, qbo_id: str, why: str, candidates: list[str]
+    ) -> None:
+        """Put the record on the review list, where a person picks its Salesforce record."""
+        review.flag(spec_row.id, self.company.id, qbo_id, why, candidates)
 
     def _write(self, spec_row: ObjectMapping, pending: Pending) -> None:
         spec = spec_row.spec
@@ -377,7 +403,13 @@ class QuickBooksToSalesforce(ParentSync):
             if result.get("created")
             else "updated"
         )
-        self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SYNCED, f"{how} {result['id']}"))
+        self._outcomes(spec, qbo_id).append(
+            Outcome(
+                EventStatus.SYNCED,
+                f"{how} {result['id']}",
+                kind="linked" if how == "adopted" else how,
+            )
+        )
 
     # -- deletes, voids, merges, deactivation ---------------------------------------------------
 

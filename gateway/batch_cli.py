@@ -1,0 +1,199 @@
+"""`flask sync run` and `flask sync reconcile` (design.md §4: a contract)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+
+import click
+
+from .batch import reconcile, runs, scheduled_runs
+from .connectors import ConnectorError
+from .extensions import db
+from .inbound.quickbooks_format import parse_time
+from .models import BatchRun, RunStatus
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = parse_time(value)
+    if parsed is None:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time", param_hint="--since")
+    return parsed
+
+
+class _Progress:
+    """A bar on a terminal; plain lines otherwise (logs, CI, --json's stderr)."""
+
+    def __init__(self, json_output: bool):
+        self.tty = sys.stderr.isatty() and not json_output
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, run: BatchRun) -> None:
+        counts = run.counts or {}
+        done = sum(counts.values())
+        if self.tty:
+            if self.bar is None:
+                self.bar = click.progressbar(
+                    length=run.total or 0, label="records", file=sys.stderr
+                )
+                self.bar.__enter__()
+            self.bar.update(done - self.done)
+        else:
+            detail = ", ".join(f"{kind} {counts.get(kind, 0)}" for kind in runs.KINDS)
+            click.echo(f"run {run.id}: {done}/{run.total} records ({detail})", err=True)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _combined(results: list[dict], direction: str) -> dict:
+    if len(results) == 1:
+        return results[0]
+    total = {**results[0], "direction": direction, "seconds": 0.0}
+    for kind in (*runs.KINDS, "seconds"):
+        total[kind] = sum(r[kind] for r in results)
+    return total
+
+
+@click.group("sync", help="Batch runs and the reconciler.")
+def sync_group() -> None:
+    pass
+
+
+@sync_group.command("run")
+@click.argument("mapping")
+@click.option("--company", "realm_id", help="QuickBooks realm id (default: the only/default one).")
+@click.option("--since", help="Only records changed since this ISO 8601 time.")
+@click.option(
+    "--direction",
+    type=click.Choice(["quickbooks_to_salesforce", "salesforce_to_quickbooks", "both"]),
+    help="Default: the mapping's.",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would happen; write nothing.")
+@click.option("--json", "json_output", is_flag=True, help="Print one JSON object at the end.")
+def run_command(mapping, realm_id, since, direction, dry_run, json_output) -> None:
+    from sqlalchemy import select
+
+    from .models import ObjectMapping
+
+    row = db.session.execute(
+        select(ObjectMapping).where(ObjectMapping.name == mapping)
+    ).scalar_one_or_none()
+    if row is None:
+        raise click.ClickException(f"no mapping named {mapping!r} (flask sync-config export)")
+    try:
+        ways = runs.directions(row, direction)
+    except runs.RunError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if len(ways) > 1 and "salesforce_to_quickbooks" in ways:
+        click.echo(
+            "note: Salesforce -> QuickBooks batch runs are not available yet; "
+            "running QuickBooks -> Salesforce only",
+            err=True,
+        )
+        ways = ["quickbooks_to_salesforce"]
+    results = []
+    for way in ways:
+        try:
+            run = runs.create(mapping, realm_id, way, _since(since), dry_run, trigger="cli")
+        except runs.RunError as exc:
+            raise click.ClickException(str(exc)) from exc
+        progress = _Progress(json_output)
+        try:
+            finished = runs.execute(run.id, progress=progress)
+        except KeyboardInterrupt:
+            db.session.rollback()
+            runs.cancel(db.session.get(BatchRun, run.id))
+            db.session.commit()
+            raise click.ClickException(f"run {run.id} cancelled") from None
+        finally:
+            progress.close()
+        if finished is None:
+            raise click.ClickException(f"run {run.id} is being worked by another process")
+        if finished.status == RunStatus.CANCELLED:
+            raise click.ClickException(f"run {run.id} was cancelled")
+        if finished.status == RunStatus.FAILED:
+            raise click.ClickException(f"run {run.id} failed: {finished.error}")
+        results.append(runs.summary(finished))
+        if not json_output:
+            _report(finished)
+    if json_output:
+        click.echo(json.dumps(_combined(results, direction or row.direction)))
+
+
+def _report(run: BatchRun) -> None:
+    summary = runs.summary(run)
+    verb = "would be" if run.dry_run else "were"
+    click.echo(
+        f"{summary['mapping']} for company {summary['company']} ({summary['direction']}): "
+        + ", ".join(f"{summary[k]} {k}" for k in runs.KINDS)
+        + f" in {summary['seconds']} s"
+    )
+    for kind, samples in sorted((run.samples or {}).items()):
+        for sample in samples:
+            click.echo(f"  {kind} ({verb}): {sample['quickbooks_id']}: {sample['what']}")
+
+
+@sync_group.command("schedule")
+@click.argument("mapping")
+@click.option("--company", "realm_id", help="QuickBooks realm id (default: the only/default one).")
+@click.option("--direction", default="quickbooks_to_salesforce", show_default=True)
+@click.option("--every", "interval", type=int, help="Run every N seconds.")
+@click.option("--cron", help="Run at these times (cron, UTC), e.g. '0 2 * * *'.")
+@click.option("--off", is_flag=True, help="Remove this schedule.")
+def schedule_command(mapping, realm_id, direction, interval, cron, off) -> None:
+    """Schedule batch runs of MAPPING; each covers the changes since the last good run."""
+    if off:
+        found = [
+            row
+            for row in scheduled_runs.all_schedules()
+            if row.mapping.name == mapping
+            and row.direction == direction
+            and realm_id in (None, row.company.realm_id)
+        ]
+        if not found:
+            raise click.ClickException(f"no schedule of {mapping} to remove")
+        for row in found:
+            scheduled_runs.remove(row.id)
+        db.session.commit()
+        click.echo(f"Removed {len(found)} schedule(s) of {mapping}.")
+        return
+    try:
+        row = scheduled_runs.save(mapping, realm_id, direction, interval, cron or None)
+    except scheduled_runs.ScheduleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    when = f"every {row.interval_seconds} s" if row.interval_seconds else f"at '{row.cron}'"
+    click.echo(
+        f"{mapping} for company {row.company.realm_id} runs {when}; next at "
+        f"{row.next_run_at.isoformat(timespec='seconds')}."
+    )
+
+
+@sync_group.command("reconcile")
+@click.option("--company", "realm_id", help="QuickBooks realm id (default: every company).")
+@click.option("--since", help="Look back to this ISO 8601 time instead of the watermark.")
+@click.option("--json", "json_output", is_flag=True, help="Print one JSON object at the end.")
+def reconcile_command(realm_id, since, json_output) -> None:
+    try:
+        found = reconcile.reconcile_all(realm_id, _since(since))
+    except (LookupError, ConnectorError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if json_output:
+        click.echo(json.dumps(found, sort_keys=True))
+        return
+    for realm, entities in found.items():
+        for entity, count in entities.items():
+            click.echo(f"company {realm} {entity}: {count} changes to sync")
+    if not found:
+        click.echo("no company with real-time mappings to reconcile")
+
+
+def init_app(app) -> None:
+    app.cli.add_command(sync_group)

@@ -1,0 +1,162 @@
+"""The reconciler through the emulators: changes whose webhooks were dropped are found with
+CDC and synced once; the watermark moves only after the work is stored; one at a time."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import select
+
+from gateway import queue
+from gateway.batch import reconcile
+from gateway.extensions import db
+from gateway.models import EventStatus, Watermark
+from tests.support.scenario import connect
+
+
+@pytest.fixture
+def gw(app, runner, fakes):
+    return connect(app, runner, fakes)
+
+
+def reconcile_cli(runner, *args: str) -> dict:
+    result = runner.invoke(args=["sync", "reconcile", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_changes_with_dropped_webhooks_are_caught_up_once(gw, runner):
+    kept = gw.customer(DisplayName="Kept", PrimaryEmailAddr={"Address": "k@x.test"})
+    edited = gw.customer(DisplayName="Edited")
+    closed = gw.customer(DisplayName="Closed")
+    gw.settle()
+    assert len(gw.accounts()) == 3
+
+    gw.platforms.settings("qbo", webhooks_enabled=False)  # the gateway hears nothing now
+    created = gw.customer(DisplayName="Created while down")
+    gw.customer(Id=edited["Id"], DisplayName="Edited while down")
+    gw.customer(Id=closed["Id"], Active=False)
+    gw.settle()
+    assert len(gw.events()) == 3  # nothing new arrived
+    gw.platforms.clear_calls()
+
+    found = reconcile_cli(runner, "--company", gw.realm)
+    # every customer changed since the company was connected, each once in its latest state
+    assert found == {gw.realm: {"Customer": 4}}
+    gw.settle()
+    assert gw.account(created["Id"])["Name"] == "Created while down"
+    assert gw.account(edited["Id"])["Name"] == "Edited while down"
+    assert gw.account(closed["Id"])["QBO_Deleted__c"] is True  # per the flag policy
+    assert gw.account(kept["Id"])["Name"] == "Kept"
+    assert len(gw.accounts()) == 4
+    # one CDC call, one query for the three records, and one write per change
+    reads = gw.platforms.calls("qbo", "read")
+    assert len(reads) <= 3, reads
+    assert len(gw.platforms.calls("sf", "write")) <= 3
+
+    # Again: the overlap sees the same changes, the inbox drops them, nothing is written.
+    gw.platforms.clear_calls()
+    assert reconcile_cli(runner) == {gw.realm: {"Customer": 0}}
+    gw.settle()
+    assert gw.platforms.calls("sf", "write") == []
+
+
+def test_changes_a_webhook_brought_across_are_not_written_again(gw, runner):
+    customer = gw.customer(DisplayName="Announced")
+    gw.settle()
+    gw.platforms.clear_calls()
+    assert reconcile_cli(runner) == {gw.realm: {"Customer": 1}}
+    gw.settle()
+    assert gw.platforms.calls("sf", "write") == []
+    assert [e.reason for e in gw.events()][-1] == "unchanged"
+    assert gw.account(customer["Id"])["Name"] == "Announced"
+
+
+def test_the_watermark_moves_only_after_the_changes_are_stored(gw, runner):
+    gw.platforms.settings("qbo", webhooks_enabled=False)
+    gw.customer(DisplayName="Missed")
+    gw.platforms.settings(
+        "qbo", fail_next=[{"match": "/cdc", "status": 400, "times": 1, "body": "fault"}]
+    )
+    result = runner.invoke(args=["sync", "reconcile"])
+    assert result.exit_code != 0 and "QuickBooks 400" in result.output
+    db.session.rollback()
+    assert db.session.execute(select(Watermark)).first() is None
+    assert gw.events() == []
+
+    assert reconcile_cli(runner) == {gw.realm: {"Customer": 1}}
+    [mark] = db.session.execute(select(Watermark)).scalars()
+    assert (mark.source, mark.object_name) == ("qbo", "Customer")
+    gw.settle()
+    assert [e.status for e in gw.events()] == [EventStatus.SYNCED]
+
+
+def test_one_reconciler_at_a_time(gw):
+    with queue.backend().lock(reconcile.RECONCILE_LOCK, timeout=5, wait=0):
+        assert reconcile.run_exclusively() is None
+    assert reconcile.run_exclusively() == {gw.realm: {"Customer": 0}}
+
+
+def test_an_unknown_company_is_a_clear_error(gw, runner):
+    result = runner.invoke(args=["sync", "reconcile", "--company", "404"])
+    assert result.exit_code != 0 and "no connected company 404" in result.output
+
+
+def test_embedded_mode_reconciles_on_sqlite(app, make_app, fakes, tmp_path):
+    """SQLite hands back naive datetimes: the watermark arithmetic must still work."""
+    from flask_migrate import upgrade
+
+    embedded = make_app(f"sqlite:///{tmp_path / 'gateway.sqlite3'}", None)
+    with embedded.app_context():
+        upgrade()
+        gw = connect(embedded, embedded.test_cli_runner(), fakes)
+        gw.platforms.settings("qbo", webhooks_enabled=False)
+        gw.customer(DisplayName="Missed")
+        assert reconcile.reconcile_all() == {gw.realm: {"Customer": 1}}
+        # a second round starts from the stored (naive) watermark
+        assert reconcile.reconcile_all() == {gw.realm: {"Customer": 0}}
+        db.session.remove()
+
+
+def test_a_finished_backfill_moves_the_watermark_so_it_is_not_redone(gw, runner, app):
+    app.config["RECONCILE_OVERLAP_SECONDS"] = 0  # else the overlap looks at them again
+    gw.platforms.settings("qbo", webhooks_enabled=False)
+    for n in range(3):
+        gw.customer(DisplayName=f"Old {n}")
+    time.sleep(1.1)  # CDC's changedSince has whole seconds
+    result = runner.invoke(args=["sync", "run", "customers", "--json"])
+    assert result.exit_code == 0, result.output
+    gw.platforms.clear_calls()
+    # the backfill synced those three: the reconciler has nothing before it to look at
+    assert reconcile_cli(runner) == {gw.realm: {"Customer": 0}}
+    assert gw.events() == []
+
+
+def test_an_invoice_deleted_while_the_gateway_was_down_is_deleted_per_policy(app, runner, fakes):
+    from tests.test_sync_quickbooks_to_salesforce import INVOICES_YAML, invoice_lines
+
+    gw = connect(app, runner, fakes, INVOICES_YAML)  # invoices: real time, on_delete: delete
+    customer = gw.customer(DisplayName="Acme Ltd")
+    invoice = gw.platforms.qbo_save(
+        gw.realm,
+        "Invoice",
+        {
+            "DocNumber": "1001",
+            "TxnDate": "2026-11-20",
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": invoice_lines(gw, 250.0),
+        },
+    )
+    gw.settle()
+    assert len(gw.platforms.sf_records("Opportunity")) == 1
+
+    gw.platforms.settings("qbo", webhooks_enabled=False)
+    gw.platforms.qbo_action(gw.realm, "Invoice", invoice["Id"], "delete")
+    found = reconcile_cli(runner)
+    assert found == {gw.realm: {"Invoice": 1}}  # customers are not real time: not reconciled
+    gw.settle()
+    assert gw.platforms.sf_records("Opportunity") == []
+    [deleted] = gw.events(operation="delete")
+    assert deleted.status == EventStatus.SYNCED and deleted.record_id == invoice["Id"]
