@@ -2,7 +2,7 @@
 
 Every page renders in full; an HTMX request gets only the block it swaps (see rendering.py).
 Modules: auth (sign-in, the guard on /admin and /oauth), csrf (tokens on every unsafe request),
-pages (home, setup), connections, realtime.
+pages (setup), dashboard (home), log (the sync log), connections, realtime.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ bp = Blueprint(
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, csrf, pages, rendering  # noqa: F401  (they add their routes to bp)
+    from . import auth, csrf, dashboard, log, pages, rendering  # noqa: F401  (add routes to bp)
 
     Htmx(app)
     auth.init_app(app)  # first: an anonymous request is turned away before anything else

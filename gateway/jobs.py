@@ -52,3 +52,10 @@ def sweep() -> dict:
 
     with _context():
         return sweeper.sweep()
+
+
+def run_bulk_action(action_id: str) -> dict:
+    from . import bulk_actions
+
+    with _context():
+        return bulk_actions.run(action_id)

@@ -63,6 +63,8 @@ class QuickBooksToSalesforce:
         self.outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
         self.link_writes = links.LinkWrites()
         self.merged_into: dict[str, str] = {}  # merged-away QuickBooks id -> survivor's id
+        # what was read and written per (QuickBooks entity, id), for the sync log's attempts
+        self.attempt_details: dict[tuple[str, str], dict] = defaultdict(dict)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -131,6 +133,8 @@ class QuickBooksToSalesforce:
         unlinked: list[tuple[dict, dict, str]] = []
         for record in records:
             qbo_id = record["Id"]
+            detail = self.attempt_details[(spec["quickbooks"], qbo_id)]
+            detail.update(source=record, target_object=spec["salesforce"])
             try:
                 payload = mapping.to_salesforce(
                     mapping.clean_quickbooks_record(record), spec, resolved, field_types
@@ -147,6 +151,7 @@ class QuickBooksToSalesforce:
                 continue
             if flag_field:
                 payload[flag_field] = False  # a reactivated record loses its deleted flag
+            detail["written"] = payload
             digest = mapping.payload_hash(payload)
             link = existing.get(qbo_id)
             if link and link.salesforce_id and not link.deleted and link.salesforce_hash == digest:
@@ -225,16 +230,20 @@ class QuickBooksToSalesforce:
         self, spec_row: ObjectMapping, qbo_id: str, digest: str, result: dict
     ) -> None:
         spec = spec_row.spec
+        detail = self.attempt_details[(spec["quickbooks"], qbo_id)]
         if "_error" in result:
             error = result["_error"]
+            detail["error"] = error
             self._outcomes(spec, qbo_id).append(
                 Outcome(EventStatus.FAILED, str(error), error.retryable)
             )
             return
         if not result.get("success"):
+            detail["error"] = result
             reason, retryable = record_error(result)
             self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, retryable))
             return
+        detail["target_id"] = result["id"]
         self.link_writes.save(
             spec_row.id,
             self.company.id,
@@ -359,6 +368,8 @@ class QuickBooksToSalesforce:
 
     def _finish_events(self) -> None:
         for event in self.events:
+            if detail := self.attempt_details.get((self.entity, event.record_id)):
+                inbox.record_attempt(event, **detail)
             outcomes = list(self.outcomes.get((self.entity, event.record_id), []))
             if event.operation == "merge" and event.deleted_id:
                 outcomes += self.outcomes.get((self.entity, event.deleted_id), [])
