@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -113,6 +114,10 @@ def _replay_conditions(entity: str, since: datetime, company: str | None) -> lis
 def run(action_id: str) -> dict[str, Any]:
     """The job: batch after batch until done or cancelled; errors are recorded, then raised."""
     state = progress(action_id)
+    if _cancelled(action_id):  # cancelled while it waited in the queue
+        state["state"] = "cancelled"
+        _save(action_id, state)
+        return state
     state["state"] = "running"
     _save(action_id, state)
     try:
@@ -136,7 +141,12 @@ def run(action_id: str) -> dict[str, Any]:
 
 
 def _retry_batches(state: dict[str, Any]):
-    event_filter = event_log.EventFilter(**state["filter"])
+    return retry_matching(event_log.EventFilter(**state["filter"]))
+
+
+def retry_matching(event_filter: event_log.EventFilter) -> Iterator[int]:
+    """Failed events matching the filter back to pending, a batch at a time, each batch's sync
+    keys scheduled; yields how many are done so far (the caller may stop between batches)."""
     done, before = 0, None
     while ids := event_log.failed_ids(event_filter, before, BATCH_SIZE):
         for key in sorted(inbox.retry(ids)):

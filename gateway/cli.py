@@ -14,6 +14,7 @@ from .connectors import ConnectorError
 from .connectors.quickbooks import store_token as store_quickbooks_token
 from .connectors.salesforce import store_token as store_salesforce_token
 from .connectors.tokens import refresh_grant
+from .events_cli import events_group
 from .extensions import db
 from .models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
 from .salesforce_package import salesforce_package_group
@@ -167,3 +168,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)
     app.cli.add_command(salesforce_package_group)
+    app.cli.add_command(events_group)
