@@ -86,7 +86,6 @@ def index():
     bars = _bars(summary.hourly)
     return render_page(
         "admin/dashboard.html",
-        block="live",
         title="Dashboard",
         rows=rows,
         totals=totals,

@@ -162,6 +162,13 @@ class Event(db.Model):
             "received_at",
             postgresql_include=["company_id", "entity", "status"],
         ),
+        # Retention walks only the rows that still hold a payload.
+        Index(
+            "ix_events_payload_kept",
+            "received_at",
+            postgresql_where="payload IS NOT NULL",
+            sqlite_where="payload IS NOT NULL",
+        ),
         Index(
             "ix_events_failure_causes",
             "entity",

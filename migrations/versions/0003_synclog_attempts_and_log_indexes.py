@@ -33,6 +33,13 @@ def upgrade():
         postgresql_include=["company_id", "entity", "status"],
     )
     op.create_index(
+        "ix_events_payload_kept",
+        "events",
+        ["received_at"],
+        postgresql_where=sa.text("payload IS NOT NULL"),
+        sqlite_where=sa.text("payload IS NOT NULL"),
+    )
+    op.create_index(
         "ix_events_failure_causes",
         "events",
         ["entity", "failure_cause"],
@@ -69,6 +76,7 @@ def downgrade():
     op.drop_index("ix_links_quickbooks_id", table_name="record_links")
     op.drop_index("ix_links_salesforce_id", table_name="record_links")
     op.drop_index("ix_events_failure_causes", table_name="events")
+    op.drop_index("ix_events_payload_kept", table_name="events")
     op.drop_index("ix_events_received_at_summary", table_name="events")
     for name, _ in reversed(_LOG_INDEXES):
         op.drop_index(name, table_name="events")
