@@ -4,6 +4,7 @@ gateway.bulk_actions; this module only turns requests into those calls and pages
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from flask import abort, current_app, redirect, render_template, request, url_for
@@ -132,7 +133,16 @@ def log_event(event_id: int):
         ),
         same_record=event_log.same_record(event),
         payload_pruned=event.payload is None,
+        payload_text=_readable(event.payload),
     )
+
+
+def _readable(payload: str | None) -> str | None:
+    """JSON as received, indented; a malformed body exactly as it came."""
+    try:
+        return json.dumps(json.loads(payload), indent=2, ensure_ascii=False) if payload else None
+    except ValueError:
+        return payload
 
 
 def _back_to(event: Event) -> ResponseReturnValue:

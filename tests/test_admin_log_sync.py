@@ -12,26 +12,13 @@ from gateway import bulk_actions, event_log
 from gateway.extensions import db
 from gateway.models import EventAttempt, EventStatus
 from tests.support.drain import run_worker
-from tests.support.factories import CUSTOMERS_YAML
+from tests.support.events import NAME_FROM_COMPANY_NAME, fix_the_mapping
 from tests.support.scenario import connect
-
-# Account.Name from CompanyName, which a person may leave empty: Salesforce refuses the write.
-NAME_FROM_COMPANY_NAME = CUSTOMERS_YAML.replace(
-    "{quickbooks: DisplayName, salesforce: Name, required: true}",
-    "{quickbooks: CompanyName, salesforce: Name}",
-)
 
 
 @pytest.fixture
 def gw(app, runner, fakes):
     return connect(app, runner, fakes, mappings=NAME_FROM_COMPANY_NAME)
-
-
-def fix_the_mapping(runner, tmp_path) -> None:
-    fixed = tmp_path / "fixed.yaml"
-    fixed.write_text(CUSTOMERS_YAML)
-    result = runner.invoke(args=["sync-config", "import", str(fixed)])
-    assert result.exit_code == 0, result.output
 
 
 def test_a_failed_write_is_explained_fixed_and_retried_from_the_log(

@@ -11,8 +11,22 @@ from gateway import inbox
 from gateway.extensions import db
 from gateway.models import Company, Event, EventStatus
 from gateway.sync_key import FROM_QUICKBOOKS, FROM_SALESFORCE, SyncKey
+from tests.support.factories import CUSTOMERS_YAML
 
 _serial = itertools.count(1)
+# Account.Name from CompanyName, which a person may leave empty: Salesforce refuses the write.
+NAME_FROM_COMPANY_NAME = CUSTOMERS_YAML.replace(
+    "{quickbooks: DisplayName, salesforce: Name, required: true}",
+    "{quickbooks: CompanyName, salesforce: Name}",
+)
+
+
+def fix_the_mapping(runner, tmp_path) -> None:
+    """Import the mapping that takes Account.Name from DisplayName, as a person would."""
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(CUSTOMERS_YAML)
+    result = runner.invoke(args=["sync-config", "import", str(fixed)])
+    assert result.exit_code == 0, result.output
 
 
 def company(realm: str) -> Company:
