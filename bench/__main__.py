@@ -1,6 +1,7 @@
 """`python -m bench`: run the benchmarks, write bench/results/*.json and a summary.
 
-BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated picks a subset (default: all).
+BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated,sync_log picks a subset
+(default: all).
 Other knobs are environment variables read in bench/stack.py, bench/ingest.py and bench/e2e.py.
 """
 
@@ -18,12 +19,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import e2e, ingest, report
+from . import e2e, ingest, report, sync_log
 from .procs import Processes, free_port
 from .stack import REPO, Options, Stack
 
 RESULTS = Path(__file__).with_name("results")
-ALL = ("ingest", "burst", "single", "burst_latency", "burst_aggregated")
+ALL = ("ingest", "burst", "single", "burst_latency", "burst_aggregated", "sync_log")
 
 
 def log(message: str) -> None:
@@ -92,6 +93,9 @@ def main() -> int:
     started = time.monotonic()
     try:
         log(f"database {stack.options.database}, Redis DB {stack.options.redis_db}")
+        if "sync_log" in only:
+            # Its own database and in-process app: runs before the stack starts its processes.
+            results["sync_log"] = sync_log.run(stack.options, log)
         stack.recreate_database()
         stack.flush_redis()
         try:
@@ -116,7 +120,7 @@ def main() -> int:
             log(f"bare Flask endpoint on port {bare_port}")
             results["ingest"] = ingest.run(stack, bare_port, work_dir, log)
             processes.stop("bare")
-        e2e_only = [name for name in only if name != "ingest"]
+        e2e_only = [name for name in only if name not in ("ingest", "sync_log")]
         if e2e_only:
             results.update(e2e.run(stack, e2e_only, log, results["problems"]))
     except KeyboardInterrupt as exc:
