@@ -964,6 +964,43 @@ def test_sf_collections_upsert(sf, client):
     assert too_many.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
 
 
+def test_sf_collections_update_naming_one_id_twice(sf, client):
+    """As Salesforce's update() does: each repeat is applied in turn (the last wins) up to 12
+    repeats in one call; the rest fail with DUPLICATE_VALUE."""
+    account = sf.Account.create({"Name": "Shared"})["id"]
+    updates = [{"Name": f"Take {i}", "QBO_Id__c": f"7-{i}"} for i in range(14)]
+    results = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "allOrNone": False,
+            "records": [{"attributes": {"type": "Account"}, "Id": account, **u} for u in updates],
+        },
+    )
+    assert [r["success"] for r in results] == [True] * 13 + [False]
+    assert results[1]["id"] == account
+    [error] = results[13]["errors"]
+    assert error["statusCode"] == "DUPLICATE_VALUE"
+    assert error["message"].startswith("Maximum number of duplicate updates in one batch (12")
+    assert sf.Account.get(account)["QBO_Id__c"] == "7-12"
+
+    client.settings("salesforce", repeated_ids="reject")
+    other = sf.Account.create({"Name": "Other"})["id"]
+    results = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={
+            "records": [
+                {"attributes": {"type": "Account"}, "Id": record_id, "Name": "Again"}
+                for record_id in (account, other, account)
+            ]
+        },
+    )
+    assert [r["success"] for r in results] == [False, True, False]
+    assert results[0]["errors"][0]["message"] == f"Duplicate id in list: {account}"
+    assert sf.Account.get(account)["Name"] == "Take 12"
+
+
 def test_sf_query_all_follows_next_records_url(sf, client):
     client.settings("salesforce", query_page_size=3)
     sf.restful(

@@ -185,10 +185,10 @@ def test_faults_are_found_wherever_they_are_and_whatever_their_shape():
 @pytest.mark.parametrize(
     ("answer", "code", "retryable"),
     [
-        (LATE_FAULT, "10000", False),
-        (ERROR_AS_OBJECT, "6190", False),
+        (LATE_FAULT, "10000", True),  # Intuit's severe range: an error on their side
+        (ERROR_AS_OBJECT, "6190", False),  # the subscription ended: a person acts first
         (NESTED_FAULT, "2010", False),
-        (EMPTY_FAULT, "", False),
+        (EMPTY_FAULT, "", True),
         (NO_QUERY_RESPONSE, "", True),
         (RECORDS_WITHOUT_IDS, "", True),
         ([], "", True),

@@ -3,14 +3,17 @@ sessions, record locks, Redis outages, a worker killed mid-job, and the embedded
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
 
 import pytest
 from flask_migrate import upgrade
 
+from gateway import sync
 from gateway.connectors import ReconnectNeeded
 from gateway.connectors.quickbooks import QuickBooksClient
+from gateway.connectors.salesforce import record_error
 from gateway.connectors.tokens import refresh_grant
 from gateway.extensions import db
 from gateway.models import EventStatus, utcnow
@@ -122,6 +125,110 @@ def test_a_200_without_records_is_never_read_as_deleted(gw, answer, retryable):
         gw.settle()
         assert gw.events()[-1].status == EventStatus.SYNCED
         assert gw.account(customer["Id"])["Name"] == "Acme Limited"
+
+
+@pytest.mark.parametrize(
+    ("field", "retryable"),
+    [("QBO_Id__c", True), ("Email__c", False)],
+    ids=["our-external-id", "another-unique-field"],
+)
+def test_duplicate_value_on_our_external_id_is_a_race_and_retried(gw, field, retryable):
+    """Two jobs upserting the same new record at once: one inserts, the other hits the unique
+    external id. Retried, it finds and updates the record. Any other clash is permanent."""
+    gw.platforms.fail_next_account_upsert(
+        400,
+        "DUPLICATE_VALUE",
+        message=f"duplicate value found: {field} duplicates value on record with id: "
+        "001bj0000000009AAA",
+    )
+    customer = gw.customer(DisplayName="Acme Ltd")
+    gw.settle()
+    [event] = gw.events()
+    if retryable:
+        assert (event.status, event.attempts) == (EventStatus.SYNCED, 2)
+        assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
+    else:
+        assert (event.status, event.retryable) == (EventStatus.FAILED, False)
+        assert "DUPLICATE_VALUE" in event.reason and field in event.reason
+
+
+def failed(*errors: dict) -> dict:
+    return {"success": False, "errors": list(errors)}
+
+
+def test_collection_results_name_the_duplicated_field():
+    race = {
+        "statusCode": "DUPLICATE_VALUE",
+        "message": "duplicate value found: QBO_Id__c "
+        "duplicates value on record with id: 001bj0000000009AAA",
+        "fields": [],
+    }
+    by_fields = {"statusCode": "DUPLICATE_VALUE", "message": "x", "fields": ["QBO_Id__c"]}
+    repeat = {
+        "statusCode": "DUPLICATE_VALUE",
+        "message": "Maximum number of duplicate updates in one batch (12 allowed). Attempt to "
+        "update Id more than once in this Api call: 001bj0000000009AAA",
+    }
+    assert record_error(failed(race), "QBO_Id__c")[1] is True
+    assert record_error(failed(by_fields), "qbo_id__c")[1] is True
+    assert record_error(failed(race))[1] is False  # a write not keyed by the external id
+    assert record_error(failed(race), "Other__c")[1] is False
+    assert record_error(failed(repeat), "QBO_Id__c")[1] is False
+
+
+def test_two_jobs_at_once_never_adopt_one_account(gw, app, runner):
+    """Two companies' customers share an email with one Account; their jobs run at the same
+    time. One adopts the Account; the other then sees it carries an external id and creates
+    its own: never one Account linked twice with the first link's external id overwritten."""
+    other = gw.platforms.new_company()
+    connected = runner.invoke(
+        args=[
+            "connect",
+            "quickbooks",
+            "--realm-id",
+            other["realmId"],
+            "--refresh-token",
+            other["refresh_token"],
+        ]
+    )
+    assert connected.exit_code == 0, connected.output
+    gw.platforms.sf_create("Account", {"Name": "Acme (SF)", "Email__c": "ap@acme.test"})
+    for realm in (gw.realm, other["realmId"]):
+        gw.platforms.qbo_save(
+            realm,
+            "Customer",
+            {"DisplayName": "Acme", "PrimaryEmailAddr": {"Address": "ap@acme.test"}},
+        )
+    gw.platforms.wait_webhooks_delivered()
+    keys = sorted({e.sync_key for e in gw.events()})
+    assert len(keys) == 2
+    gw.platforms.settings("sf", latency_ms=300)  # the two runs overlap for certain
+    start = threading.Barrier(len(keys), timeout=30)
+    errors: list[BaseException] = []
+
+    def drain(key: str) -> None:
+        with app.app_context():
+            try:
+                start.wait()
+                sync.drain(key)
+            except BaseException as exc:  # handed to the test thread
+                errors.append(exc)
+
+    threads = [threading.Thread(target=drain, args=(key,)) for key in keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    gw.platforms.settings("sf", latency_ms=0)
+    gw.settle()
+    assert [e.status for e in gw.events()] == [EventStatus.SYNCED] * 2
+    accounts = gw.accounts()
+    assert len(accounts) == 2
+    links = gw.links()
+    assert sorted(link.salesforce_id for link in links) == sorted(a["Id"] for a in accounts)
+    reasons = sorted(e.reason.split()[0] for e in gw.events())
+    assert reasons == ["adopted", "created"]
 
 
 def test_redis_stopped_while_webhooks_arrive(gw, make_app, database_url, live_gateway):

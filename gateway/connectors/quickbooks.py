@@ -175,6 +175,14 @@ def _xml_text(fragment: str, tag: str) -> str:
     return match.group(1).strip() if match else ""
 
 
+def _is_server_fault(error: dict[str, str]) -> bool:
+    """A Fault that says nothing about our request: no code, or Intuit's severe range
+    (10000 and up, "An application error has occurred"). In a 200 it is worth another try;
+    a validation or business code (6190 company status, 2010, 610) waits for a person."""
+    code = error["code"].strip()
+    return not code.isdigit() or int(code) >= 10000
+
+
 def _is_throttle(errors: list[dict[str, str]]) -> bool:
     return any(
         e["code"].lstrip("0") == "3001" or "ThrottleExceeded" in e["message"] for e in errors
@@ -307,7 +315,8 @@ class QuickBooksClient:
                 response.status_code,
                 faults or [{"code": "", "message": response.reason or "", "detail": ""}],
                 tid,
-                retryable=response.status_code in RETRYABLE_STATUSES,
+                retryable=response.status_code in RETRYABLE_STATUSES
+                or (response.status_code == 200 and any(map(_is_server_fault, faults))),
             )
             log.warning("QuickBooks error for realm %s: %s", self.realm_id, error)
             raise error

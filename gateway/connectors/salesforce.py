@@ -7,6 +7,7 @@ with the stored refresh token on INVALID_SESSION_ID and retries the call once.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -26,6 +27,8 @@ T = TypeVar("T")
 COLLECTION_LIMIT = 200
 RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
 DESCRIBE_TTL = 300.0
+# "duplicate value found: QBO_Id__c duplicates value on record with id: 001..."
+DUPLICATE_FIELD = re.compile(r"duplicate value found: (\S+) duplicates")
 
 
 def store_token(org: SalesforceOrg, token: dict) -> None:
@@ -35,28 +38,52 @@ def store_token(org: SalesforceOrg, token: dict) -> None:
     org.refresh_token = token.get("refresh_token") or org.refresh_token
 
 
+def _code(error: dict) -> str | None:
+    # Top-level REST errors say errorCode, sObject Collections results say statusCode.
+    return error.get("errorCode") or error.get("statusCode")
+
+
+def _is_retryable(error: dict, external_id_field: str | None) -> bool:
+    code = _code(error)
+    if code in RETRYABLE_CODES:
+        return True
+    # Two jobs upserting the same new record by our external id at once: both find nothing,
+    # one inserts, the other hits the unique index. The next try finds and updates it. A clash
+    # on any other unique field is the data's problem and waits for a person.
+    if code != "DUPLICATE_VALUE" or not external_id_field:
+        return False
+    field = external_id_field.lower()
+    named = [str(f).lower() for f in error.get("fields") or []]
+    found = DUPLICATE_FIELD.search(str(error.get("message") or ""))
+    return field in named or (found is not None and found.group(1).lower() == field)
+
+
 class SalesforceCallError(ConnectorError):
-    def __init__(self, status: int | None, errors: list[dict], context: str):
+    def __init__(
+        self,
+        status: int | None,
+        errors: list[dict],
+        context: str,
+        external_id_field: str | None = None,
+    ):
         self.status = status
         self.errors = errors
-        codes = {e.get("errorCode") or e.get("statusCode") for e in errors}
-        retryable = (status or 0) >= 500 or bool(codes & RETRYABLE_CODES)
-        detail = "; ".join(
-            f"{e.get('errorCode') or e.get('statusCode')}: {e.get('message')}" for e in errors
-        )
+        retryable = (status or 0) >= 500 or any(_is_retryable(e, external_id_field) for e in errors)
+        detail = "; ".join(f"{_code(e)}: {e.get('message')}" for e in errors)
         super().__init__(f"Salesforce {status} on {context}: {detail}", retryable=retryable)
 
 
-def record_error(result: dict) -> tuple[str, bool]:
-    """The reason and retryability of one failed sObject Collections result."""
+def record_error(result: dict, external_id_field: str | None = None) -> tuple[str, bool]:
+    """The reason and retryability of one failed sObject Collections result; a write keyed by
+    our external id field names it, so that a concurrent insert of the same record retries."""
     errors = result.get("errors") or []
-    codes = {e.get("statusCode") for e in errors}
     reason = "; ".join(
         f"{e.get('statusCode')}: {e.get('message')}"
         + (f" (fields: {', '.join(e['fields'])})" if e.get("fields") else "")
         for e in errors
     )
-    return reason or "Salesforce reported failure without detail", bool(codes & RETRYABLE_CODES)
+    retryable = any(_is_retryable(e, external_id_field) for e in errors)
+    return reason or "Salesforce reported failure without detail", retryable
 
 
 def _errors_of(exc: SalesforceError) -> list[dict]:
@@ -104,7 +131,12 @@ class SalesforceClient:
         )
         self._build(row)
 
-    def call(self, context: str, operation: Callable[[Salesforce], T]) -> T:
+    def call(
+        self,
+        context: str,
+        operation: Callable[[Salesforce], T],
+        external_id_field: str | None = None,
+    ) -> T:
         """Run one API call; an expired session is refreshed and the call tried once more."""
         for attempt in (1, 2):
             try:
@@ -115,7 +147,9 @@ class SalesforceClient:
                 log.info("Salesforce session expired; refreshing")
                 self.refresh()
             except SalesforceError as exc:
-                raise SalesforceCallError(exc.status, _errors_of(exc), context) from exc
+                raise SalesforceCallError(
+                    exc.status, _errors_of(exc), context, external_id_field
+                ) from exc
             except requests.RequestException as exc:
                 raise Unavailable(f"Salesforce unreachable on {context}: {exc}") from exc
         raise AssertionError("unreachable")
@@ -130,7 +164,7 @@ class SalesforceClient:
             body = response.json() if response.content else {}
             return {"success": True, "errors": [], **body}
 
-        return self.call(f"upsert {sobject}", run)
+        return self.call(f"upsert {sobject}", run, external_id_field=field)
 
     def _collection_writes(self, what: str, path: str, sobject: str, records: list[dict]):
         """One sObject Collections PATCH per 200 records; results in the records' order."""

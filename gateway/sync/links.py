@@ -26,6 +26,27 @@ def find(mapping_id: int, company_id: int, quickbooks_ids: Iterable[str]) -> dic
     return {row.quickbooks_id: row for row in rows}
 
 
+def linked_to(mapping_id: int, company_id: int, salesforce_ids: Iterable[str]) -> dict[str, str]:
+    """Salesforce id -> the QuickBooks id already linked to it (deleted and merged links too:
+    their Salesforce record still stands for that QuickBooks record)."""
+    ids = list(set(salesforce_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(RecordLink.salesforce_id, RecordLink.quickbooks_id)
+        .where(
+            RecordLink.mapping_id == mapping_id,
+            RecordLink.company_id == company_id,
+            RecordLink.salesforce_id.in_(ids),
+        )
+        .order_by(RecordLink.id)
+    )
+    found: dict[str, str] = {}
+    for salesforce_id, quickbooks_id in rows:
+        found.setdefault(salesforce_id, quickbooks_id)
+    return found
+
+
 class LinkWrites:
     """Link changes gathered during a run and written together: one statement per kind of
     change instead of one per record."""

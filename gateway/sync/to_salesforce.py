@@ -9,29 +9,28 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy import select
 
-from .. import inbox, mapping, realtime
-from ..connectors import ReconnectNeeded
+from .. import inbox, mapping, queue, realtime
+from ..connectors import ConnectorError, ReconnectNeeded
 from ..connectors.quickbooks import QuickBooksClient
 from ..connectors.salesforce import SalesforceCallError, SalesforceClient, record_error
 from ..extensions import db
 from ..models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
+from ..queue import LockTimeout
 from . import links
+from .outcomes import Outcome
+from .parents import DIRECTION, ParentSync
+from .policy import delete_policy
 from .salesforce_match import find_matches
 
 log = logging.getLogger(__name__)
-MAX_PARENT_DEPTH = 3
-DIRECTION = "quickbooks_to_salesforce"
-
-
-@dataclass
-class Outcome:
-    status: str  # synced | skipped | failed
-    reason: str | None = None
-    retryable: bool = False
+ADOPTION_LOCK_WAIT_SECONDS = 30
 
 
 @dataclass
@@ -46,14 +45,7 @@ def external_id(realm_id: str, quickbooks_id: str) -> str:
     return f"{realm_id}-{quickbooks_id}"
 
 
-def delete_policy(spec: dict) -> tuple[str, str | None]:
-    policy = spec.get("on_delete", "ignore")
-    if policy.startswith("flag:"):
-        return "flag", policy.split(":", 1)[1]
-    return policy, None
-
-
-class QuickBooksToSalesforce:
+class QuickBooksToSalesforce(ParentSync):
     def __init__(self, company_id: int, entity: str, events: list[Event]):
         self.company = db.session.get(Company, company_id)
         self.entity = entity
@@ -63,6 +55,10 @@ class QuickBooksToSalesforce:
         self.outcomes: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
         self.link_writes = links.LinkWrites()
         self.merged_into: dict[str, str] = {}  # merged-away QuickBooks id -> survivor's id
+        self.written: dict[tuple[int, str], str] = {}
+        self.parent_problems: dict[tuple[str, str], Outcome] = {}
+        # (mapping id, QuickBooks id) of inactive parents written flagged as deleted
+        self.written_flagged: set[tuple[int, str]] = set()
         # what was read and written per (QuickBooks entity, id), for the sync log's attempts
         self.attempt_details: dict[tuple[str, str], dict] = defaultdict(dict)
 
@@ -124,7 +120,6 @@ class QuickBooksToSalesforce:
         if not records:
             return
         spec = spec_row.spec
-        realm = self.company.realm_id
         field_types = self.sf.field_types(spec["salesforce"])
         existing = links.find(spec_row.id, self.company.id, (r["Id"] for r in records))
         resolved = self._resolve_references(spec, records, depth)
@@ -140,33 +135,76 @@ class QuickBooksToSalesforce:
                     mapping.clean_quickbooks_record(record), spec, resolved, field_types
                 )
             except mapping.UnresolvedReference as exc:
-                # The parent failed to sync (its own event says why) or is not in Salesforce
-                # yet: worth another try once it is, unlike a record that can never map.
-                self._outcomes(spec, qbo_id).append(
-                    Outcome(EventStatus.FAILED, f"parent not synced yet: {exc}", retryable=True)
-                )
+                self._outcomes(spec, qbo_id).append(self._unresolved(exc))
                 continue
             except mapping.MappingError as exc:
                 self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, str(exc)))
                 continue
+            # Only a parent synced as a dependency arrives here inactive (a run's own inactive
+            # records go to remove()): it is written with its delete policy applied.
+            inactive = record.get("Active") is False
+            if inactive and policy == "delete":
+                self._parent_problem(
+                    spec_row,
+                    qbo_id,
+                    f"is inactive in QuickBooks and mapping '{spec_row.name}' deletes inactive "
+                    "records",
+                    retryable=False,
+                )
+                continue
             if flag_field:
-                payload[flag_field] = False  # a reactivated record loses its deleted flag
+                # a reactivated record loses its deleted flag; an inactive parent gets it
+                payload[flag_field] = inactive
+                if inactive:
+                    self.written_flagged.add((spec_row.id, qbo_id))
             detail["written"] = payload
             digest = mapping.payload_hash(payload)
             link = existing.get(qbo_id)
-            if link and link.salesforce_id and not link.deleted and link.salesforce_hash == digest:
+            # The hash covers the delete flag, so an inactive parent written flagged before
+            # is unchanged too (links the delete policy applied to have no hash).
+            if link and link.salesforce_id and link.salesforce_hash == digest:
+                self.written[(spec_row.id, qbo_id)] = link.salesforce_id
                 self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SKIPPED, "unchanged"))
                 continue
             if link is None and spec.get("match"):
                 unlinked.append((record, payload, digest))
             else:
                 pending.upserts.append((qbo_id, payload, digest))
-        if unlinked:
-            self._match(spec, realm, unlinked, pending)
-        self._write(spec_row, pending)
+        if not unlinked:
+            self._write(spec_row, pending)
+            return
+        # One job at a time matches and adopts records of this Salesforce object: the next
+        # one's match query then sees the external id the adoption wrote (a record carrying
+        # one is never a candidate), so two jobs never adopt the same record.
+        with self._adopting(spec["salesforce"]):
+            self._match(spec_row, unlinked, pending)
+            self._write(spec_row, pending)
 
-    def _match(self, spec: dict, realm: str, unlinked: list, pending: Pending) -> None:
-        """Before creating, look for the record a person already made in Salesforce."""
+    @contextmanager
+    def _adopting(self, sobject: str) -> Iterator[None]:
+        try:
+            with queue.backend().lock(
+                f"adopt:{self.sf.org_id}:{sobject}",
+                timeout=current_app.config["SYNC_LOCK_SECONDS"],
+                wait=ADOPTION_LOCK_WAIT_SECONDS,
+            ):
+                yield
+        except LockTimeout as exc:
+            raise ConnectorError(
+                f"another job has been matching {sobject} records for over "
+                f"{ADOPTION_LOCK_WAIT_SECONDS} s; trying again later",
+                retryable=True,
+            ) from exc
+
+    def _match(self, spec_row: ObjectMapping, unlinked: list, pending: Pending) -> None:
+        """Before creating, look for the record a person already made in Salesforce.
+
+        A Salesforce record stands for one QuickBooks record: one already linked, or adopted by
+        an earlier record of this batch, is never adopted again (two customers sharing an
+        email are common on a first sync). Such a record waits for a person instead.
+        """
+        spec = spec_row.spec
+        realm = self.company.realm_id
         wanted = [
             (
                 record["Id"],
@@ -176,21 +214,45 @@ class QuickBooksToSalesforce:
             for record, _, _ in unlinked
         ]
         matches = find_matches(self.sf, spec["salesforce"], spec["external_id"], wanted)
+        linked = links.linked_to(
+            spec_row.id, self.company.id, (ids[0] for ids in matches.values() if len(ids) == 1)
+        )
+        adopted: dict[str, str] = {}  # Salesforce id -> the QuickBooks id adopting it now
         for record, payload, digest in unlinked:
             qbo_id = record["Id"]
             found = matches.get(qbo_id, [])
             if len(found) > 1:
-                self._outcomes(spec, qbo_id).append(
-                    Outcome(
-                        EventStatus.FAILED,
-                        f"ambiguous match: {len(found)} {spec['salesforce']} records match "
-                        f"({', '.join(found)}); link one by hand or tighten the match rules",
-                    )
+                self._review(
+                    spec,
+                    qbo_id,
+                    f"{len(found)} {spec['salesforce']} records match ({', '.join(found)})",
+                )
+            elif found and (found[0] in linked or found[0] in adopted):
+                sf_id = found[0]
+                other, how = (
+                    (linked[sf_id], "is linked to it")
+                    if sf_id in linked
+                    else (adopted[sf_id], "adopted it first")
+                )
+                self._review(
+                    spec,
+                    qbo_id,
+                    f"{spec['salesforce']} {sf_id} matches {spec['quickbooks']} {qbo_id} but "
+                    f"{spec['quickbooks']} {other} {how}",
                 )
             elif found:
+                adopted[found[0]] = qbo_id
                 pending.adoptions.append((qbo_id, payload, digest, found[0]))
             else:
                 pending.upserts.append((qbo_id, payload, digest))
+
+    def _review(self, spec: dict, qbo_id: str, why: str) -> None:
+        self._outcomes(spec, qbo_id).append(
+            Outcome(
+                EventStatus.FAILED,
+                f"ambiguous match: {why}; link one by hand or tighten the match rules",
+            )
+        )
 
     def _write(self, spec_row: ObjectMapping, pending: Pending) -> None:
         spec = spec_row.spec
@@ -240,7 +302,7 @@ class QuickBooksToSalesforce:
             return
         if not result.get("success"):
             detail["error"] = result
-            reason, retryable = record_error(result)
+            reason, retryable = record_error(result, spec["external_id"])
             self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, retryable))
             return
         detail["target_id"] = result["id"]
@@ -250,9 +312,10 @@ class QuickBooksToSalesforce:
             qbo_id,
             salesforce_id=result["id"],
             salesforce_hash=digest,
-            deleted=False,
+            deleted=(spec_row.id, qbo_id) in self.written_flagged,
             merged_into=None,
         )
+        self.written[(spec_row.id, qbo_id)] = result["id"]
         how = (
             "adopted"
             if result.get("adopted")
@@ -261,42 +324,6 @@ class QuickBooksToSalesforce:
             else "updated"
         )
         self._outcomes(spec, qbo_id).append(Outcome(EventStatus.SYNCED, f"{how} {result['id']}"))
-
-    # -- references -----------------------------------------------------------------------------
-
-    def _resolve_references(self, spec: dict, records: list[dict], depth: int) -> dict:
-        """Salesforce ids for every lookup; a parent not linked yet is synced first."""
-        needed: dict[str, set[str]] = defaultdict(set)
-        for record in records:
-            for reference in mapping.references(record, spec, DIRECTION):
-                needed[reference.mapping_name].add(str(reference.source_id))
-        resolved: dict[tuple[str, str], str] = {}
-        for name, ids in needed.items():
-            parent = db.session.execute(
-                select(ObjectMapping).where(ObjectMapping.name == name)
-            ).scalar_one_or_none()
-            if parent is None:
-                continue  # reported by the mapping as unresolved
-            found = self._linked(parent, ids)
-            missing = ids - found.keys()
-            if missing and depth < MAX_PARENT_DEPTH:
-                parents = self.qbo.query_by_ids(parent.quickbooks_type, sorted(missing))
-                self.push(parent, parents, depth + 1)
-                found.update(self._linked(parent, missing))
-            resolved.update({(name, qbo_id): sf_id for qbo_id, sf_id in found.items()})
-        return resolved
-
-    def _linked(self, parent: ObjectMapping, ids: set[str]) -> dict[str, str]:
-        found = links.find(parent.id, self.company.id, ids)
-        survivors = {link.merged_into for link in found.values() if link.merged_into}
-        survivor_links = links.find(parent.id, self.company.id, survivors) if survivors else {}
-        resolved = {}
-        for qbo_id, link in found.items():
-            # A customer merged away resolves to the survivor's record.
-            target = survivor_links.get(link.merged_into) if link.merged_into else link
-            if target is not None and target.salesforce_id:
-                resolved[qbo_id] = target.salesforce_id
-        return resolved
 
     # -- deletes, voids, merges, deactivation ---------------------------------------------------
 

@@ -29,7 +29,8 @@ Settings (unknown names -> 400): both: latency_ms, error_rate, seed, fail_next,
 rotate_refresh_tokens, token_lifetime, gateway_url, webhooks_enabled, webhook_batch_ms,
 webhook_retry_delays (the webhook_* ones drive Salesforce callouts too). QuickBooks:
 webhook_format, verifier_token, rate_limit_per_minute, max_concurrent. Salesforce:
-callout_objects, callout_secret, query_page_size, api_daily_limit.
+callout_objects, callout_secret, query_page_size, api_daily_limit, repeated_ids (process|reject:
+how an update collection naming one Id twice is answered).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from .outbox import Outbox
 from .salesforce_api import new_locator, sf_errors
 from .salesforce_schema import SfError
 from .salesforce_store import Change, Org, SfStore
-from .settings import Settings, boolean, integer, number, str_list, text
+from .settings import Settings, boolean, choice, integer, number, str_list, text
 
 SETTINGS = {
     "token_lifetime": (7200, number()),
@@ -26,6 +26,10 @@ SETTINGS = {
     "callout_secret": ("", text),
     "query_page_size": (2000, integer(1)),
     "api_daily_limit": (15000, integer(1)),
+    # How an update collection naming one Id twice is answered. "process" is what update()
+    # is documented to do; "reject" fails every entry naming a repeated Id, as Apex's
+    # "Duplicate id in list" does: the REST behaviour is not confirmed, so both can be tried.
+    "repeated_ids": ("process", choice("process", "reject")),
 }
 CALLOUT_BATCH = 200
 # What an injected fault says: by HTTP status, unless the rule's body names an errorCode.
