@@ -178,26 +178,22 @@ class FailureGroup:
     entity: str | None
     cause: str | None
     count: int
-    last_seen: datetime | None
 
 
 def failure_groups(event_filter: EventFilter | None = None, limit: int = 10) -> list[FailureGroup]:
     """Failures of one cause together, biggest first ("312 events: REQUIRED_FIELD_MISSING on
-    Account.Name"), so a person fixes the cause once."""
+    Account.Name"), so a person fixes the cause once. Unfiltered, it is read from the partial
+    index of failures alone (no table rows)."""
     conditions = (event_filter or EventFilter()).with_(status=EventStatus.FAILED).conditions()
     count = func.count().label("count")
     rows = db.session.execute(
-        select(Event.entity, Event.failure_cause, count, func.max(Event.id))
+        select(Event.entity, Event.failure_cause, count)
         .where(*conditions)
         .group_by(Event.entity, Event.failure_cause)
         .order_by(count.desc())
         .limit(limit)
     ).all()
-    last_ids = [row[3] for row in rows]
-    seen = dict(
-        db.session.execute(select(Event.id, Event.updated_at).where(Event.id.in_(last_ids))).all()
-    )
-    return [FailureGroup(entity, cause, n, seen.get(last)) for entity, cause, n, last in rows]
+    return [FailureGroup(entity, cause, n) for entity, cause, n in rows]
 
 
 # -- one event -----------------------------------------------------------------------------------
@@ -348,23 +344,21 @@ def summary(hours: int = 24) -> Summary:
     since = now - timedelta(hours=hours)
     recent = Event.received_at >= since
     counts: dict[tuple[int | None, str | None], dict[str, int]] = {}
-    for company_id, entity, status, n in db.session.execute(
-        select(Event.company_id, Event.entity, Event.status, func.count())
-        .where(recent)
-        .group_by(Event.company_id, Event.entity, Event.status)
-    ):
-        counts.setdefault((company_id, entity), {})[status] = n
-    hour = _hour(Event.received_at).label("hour")
     per_hour: dict[datetime, dict[str, int]] = {}
-    for bucket, status, n in db.session.execute(
-        select(hour, Event.status, func.count())
+    hour = _hour(Event.received_at).label("hour")
+    # One pass over the received_at index (it carries the other columns) feeds both views.
+    for bucket, company_id, entity, status, n in db.session.execute(
+        select(hour, Event.company_id, Event.entity, Event.status, func.count())
         .where(recent)
-        .group_by(literal_column("1"), Event.status)
+        .group_by(literal_column("1"), Event.company_id, Event.entity, Event.status)
     ):
-        if isinstance(bucket, str):
+        by_status = counts.setdefault((company_id, entity), {})
+        by_status[status] = by_status.get(status, 0) + n
+        if isinstance(bucket, str):  # SQLite
             bucket = datetime.fromisoformat(bucket)
         bucket = bucket if bucket.tzinfo else bucket.replace(tzinfo=UTC)
-        per_hour.setdefault(bucket, {})[status] = n
+        in_hour = per_hour.setdefault(bucket, {})
+        in_hour[status] = in_hour.get(status, 0) + n
     first = since.replace(minute=0, second=0, microsecond=0)
     hourly = [
         (first + timedelta(hours=i), per_hour.get(first + timedelta(hours=i), {}))
