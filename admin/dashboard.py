@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app, redirect, url_for
+
 from gateway import event_log
 from gateway.models import EventStatus, utcnow
 
@@ -71,6 +73,13 @@ def _bars(hourly: list[tuple[datetime, dict[str, int]]]) -> list[Bar]:
 @bp.get("/")
 def index():
     summary = event_log.summary(HOURS)
+    if (
+        not summary.companies
+        and summary.org is None
+        and "admin.setup" in current_app.view_functions
+    ):
+        # Nothing connected yet: the set-up page says what to do first.
+        return redirect(url_for("admin.setup"))
     realms = {company.id: company.realm_id for company in summary.companies}
     rows = sorted(
         (
