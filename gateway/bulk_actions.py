@@ -99,7 +99,7 @@ def _cancelled(action_id: str) -> bool:
 
 def _replay_conditions(entity: str, since: datetime, company: str | None) -> list:
     where = [
-        event_log.open_and_failed_since(since),
+        event_log.processed_since(since),
         Event.entity == entity,
         Event.source == "quickbooks",
     ]

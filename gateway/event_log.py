@@ -374,8 +374,9 @@ def summary(hours: int = 24) -> Summary:
     return Summary(since, counts, hourly, oldest, companies, org)
 
 
-def open_and_failed_since(moment: datetime) -> Any:
-    """The events a replay since `moment` reads again: every outcome but the never-processed."""
+def processed_since(moment: datetime) -> Any:
+    """The events a replay since `moment` reads again: those a sync has finished (synced,
+    skipped or failed), not those never processed (ignored, malformed) nor still open."""
     return and_(
         Event.received_at >= moment,
         Event.status.in_((EventStatus.SYNCED, EventStatus.SKIPPED, EventStatus.FAILED)),

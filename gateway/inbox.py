@@ -260,6 +260,7 @@ def record_attempt(
     they were (None: the log compares with the previous write of the same record), `error` the
     API's answer (a connector exception, or a Salesforce result dict with `errors`).
     """
+    # Kept on the instance, not in a column, until the finish() or fail() of this try saves it.
     event.__dict__["_attempt_detail"] = AttemptDetail(
         source, written, before, error, target_object, target_id
     )
@@ -346,7 +347,11 @@ def finish(event: Event, status: str, reason: str | None = None) -> None:
 def fail(event: Event, reason: str, retryable: bool, error: Any = None) -> None:
     """Record a failure; a retryable one is tried again after a backoff, up to a limit."""
     if error is not None:
-        record_attempt(event, error=error)
+        recorded = event.__dict__.get("_attempt_detail")
+        if recorded is None:
+            record_attempt(event, error=error)
+        else:  # keep what the sync read and wrote before the call that failed
+            recorded.error = error
     event.status = EventStatus.FAILED
     event.reason = reason
     max_attempts = current_app.config["EVENT_MAX_ATTEMPTS"]
