@@ -1,9 +1,21 @@
 """gunicorn settings for the web process (Procfile `web`, `make run`, benchmarks)."""
 
 import os
+import sys
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"  # noqa: S104
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Embedded mode (no REDIS_URL) runs its jobs inside the one process that may (gateway/embedded.py).
+_embedded = not os.environ.get("REDIS_URL")
+workers = int(os.environ.get("WEB_CONCURRENCY") or (1 if _embedded else 2))
+if _embedded and workers > 1:
+    # Not an exit: platforms such as Heroku set WEB_CONCURRENCY themselves.
+    print(
+        f"WEB_CONCURRENCY={workers} ignored: without REDIS_URL (embedded mode) the jobs and their "
+        "locks live in one process, so gunicorn runs one worker. Set REDIS_URL and run "
+        "`python worker.py` to serve with several.",
+        file=sys.stderr,
+    )
+    workers = 1
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))
 # Intuit wants an answer within 3 s; anything slower than this is stuck.
@@ -21,7 +33,8 @@ preload_app = False
 def post_worker_init(worker):
     config = getattr(worker.wsgi, "config", {})  # other apps (the bench's bare one) have none
     if "REDIS_URL" in config and not config["REDIS_URL"]:
-        # Embedded mode has no worker process: the web process sweeps (and runs the jobs).
-        from gateway.sweeper import start_thread
+        # Before the first request, so leftovers of a crash are recovered without waiting for
+        # one; a worker of a second gunicorn on the same database refuses to boot here.
+        from gateway import embedded
 
-        start_thread(worker.wsgi)
+        embedded.start(worker.wsgi, wait_for_lock=10)  # a reload (HUP) stops the old worker

@@ -28,7 +28,7 @@ PARTS = {
     "parse body": ("gateway/inbound/quickbooks_format.py", "parse"),
     "classify (company + mapping lookups)": ("gateway/inbound/quickbooks.py", "classify"),
     "store (insert + commit)": ("gateway/inbox.py", "store"),
-    "enqueue (Redis)": ("gateway/queue.py", "schedule_sync"),
+    "enqueue (Redis)": ("gateway/queue.py", "schedule_syncs"),
     "waiting on PostgreSQL (psycopg wait)": ("psycopg/connection.py", "wait"),
     "SQL compiled afresh (not from the cache)": ("sqlalchemy/sql/elements.py", "_compiler"),
     "whole view": ("gateway/inbound/quickbooks.py", "receive"),

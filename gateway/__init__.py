@@ -35,6 +35,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import admin
 
     admin.init_app(app)
+
+    from . import embedded
+
+    embedded.init_app(app)  # last: in embedded mode this may start jobs on the finished app
     return app
 
 

@@ -32,11 +32,12 @@ TUNABLES: dict[str, tuple[type, Any]] = {
     "QBO_TIMEOUT_SECONDS": (float, 120.0),  # Intuit times requests out after 120 s
     "SF_TIMEOUT_SECONDS": (float, 120.0),
     "SWEEPER_INTERVAL_SECONDS": (float, 30.0),
-    "STALE_PENDING_SECONDS": (float, 30.0),  # a pending event this old with no job gets one
     "COALESCE_WINDOW_MS": (int, 100),
     # How long the webhook edge trusts its cached view of companies and real-time mappings.
     "LOOKUP_CACHE_SECONDS": (float, 2.0),
     "JOB_TIMEOUT_SECONDS": (int, 600),
+    # How long a web request waits on Redis to enqueue; what it cannot enqueue, the sweeper does.
+    "REDIS_REQUEST_TIMEOUT_SECONDS": (float, 0.5),
     # A sync lock is kept alive by a heartbeat and lapses this soon after its job dies.
     "SYNC_LOCK_SECONDS": (float, 30.0),
     "EVENT_MAX_ATTEMPTS": (int, 8),

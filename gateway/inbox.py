@@ -137,8 +137,9 @@ def store(events: Sequence[IncomingEvent]) -> tuple[int, set[str]]:
     return len(inserted), keys
 
 
-def claim(sync_key: str, limit: int) -> list[Event]:
-    """Atomically move due pending events of one key to processing and return them."""
+def claim(sync_key: str, limit: int, claim_token: str) -> list[Event]:
+    """Atomically move due pending events of one key to processing, marked with the claiming
+    run's `claim_token` (its lock's token), and return them."""
     now = utcnow()
     due = (
         select(Event.id)
@@ -154,6 +155,7 @@ def claim(sync_key: str, limit: int) -> list[Event]:
             .values(
                 status=EventStatus.PROCESSING,
                 claimed_at=now,
+                claim_token=claim_token,
                 attempts=Event.attempts + 1,
                 updated_at=now,
             )
@@ -428,3 +430,27 @@ def resync(events: Iterable[Event], why: str) -> set[str]:
         if event.record_id and event.sync_key
     ]
     return store(incoming)[1]
+
+
+def hand_back_claim(sync_key: str, claim_token: str | None, reason: str | None = None) -> int:
+    """Hand the still-processing events of one run back as pending; returns how many.
+
+    Only that run's events: a newer run under the same key keeps its own. The claim token is
+    cleared, so the old run can no longer tell its events from anyone else's.
+    """
+    token_matches = (
+        Event.claim_token.is_(None) if claim_token is None else Event.claim_token == claim_token
+    )
+    values: dict[str, Any] = {
+        "status": EventStatus.PENDING,
+        "claim_token": None,
+        "updated_at": utcnow(),
+    }
+    if reason is not None:
+        values["reason"] = reason
+    return db.session.execute(
+        update(Event)
+        .where(Event.sync_key == sync_key, Event.status == EventStatus.PROCESSING, token_matches)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount

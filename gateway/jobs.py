@@ -47,13 +47,6 @@ def sync_events(sync_key: str) -> int:
         return sync.drain(sync_key)
 
 
-def sweep() -> dict:
-    from . import sweeper
-
-    with _context():
-        return sweeper.sweep()
-
-
 def run_bulk_action(action_id: str) -> dict:
     from . import bulk_actions
 

@@ -201,6 +201,9 @@ class Event(db.Model):
     retryable: Mapped[bool | None] = mapped_column(Boolean)
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The run (and its sync lock's token) that claimed a processing event: a sweeper hands
+    # back only the events of a run whose lock lapsed.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     payload: Mapped[str | None] = mapped_column(Text)  # this event as received, or the raw body
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

@@ -1,20 +1,20 @@
 """The sweeper: no event waits forever because a job vanished.
 
 Runs every SWEEPER_INTERVAL_SECONDS inside each worker (inside the web process in embedded
-mode) and once at start-up. Everything it does is safe to repeat and to run in several
-processes at once: claiming is atomic and drains are serialised per sync key.
+mode) and once at start-up. Its three jobs are each safe to repeat and to run in several
+processes at once: every change is one conditional UPDATE, and a key gets a job only when no
+live job is scheduled for it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import func, select, update
 
-from . import queue, retention
+from . import inbox, queue, retention
 from .extensions import db
 from .models import Event, EventStatus, utcnow
 from .sync_key import SyncKey
@@ -23,12 +23,19 @@ log = logging.getLogger(__name__)
 
 
 def sweep() -> dict:
-    now = utcnow()
-    config = current_app.config
-    stale = now - timedelta(seconds=config["STALE_PENDING_SECONDS"])
-    work = queue.backend()
+    result = {
+        "retried": retry_due_failures(),
+        "orphaned": hand_back_orphans(),
+        "keys": schedule_due_keys(),
+    }
+    if any(result.values()):
+        log.info("sweep: %s", result)
+    return result
 
-    # 1. Failed but retryable, and due: pending again.
+
+def retry_due_failures() -> int:
+    """Failed but retryable events whose backoff is over are pending again."""
+    now = utcnow()
     retried = db.session.execute(
         update(Event)
         .where(
@@ -39,51 +46,51 @@ def sweep() -> dict:
         .values(status=EventStatus.PENDING, not_before=None, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
-
-    # 2. Processing under a lock nobody holds any more (the job crashed): pending again.
-    orphaned = 0
-    processing_keys = db.session.execute(
-        select(Event.sync_key)
-        .where(
-            Event.status == EventStatus.PROCESSING, Event.claimed_at < now - timedelta(seconds=5)
-        )
-        .distinct()
-    ).scalars()
-    for key in list(processing_keys):
-        if key and not work.is_locked(SyncKey.parse(key).lock_name):
-            orphaned += db.session.execute(
-                update(Event)
-                .where(Event.sync_key == key, Event.status == EventStatus.PROCESSING)
-                .values(status=EventStatus.PENDING, updated_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
     db.session.commit()
+    return retried
 
-    # 3. Every key with due pending work gets a job; one whose oldest event is stale gets one
-    #    even if a flag says a job is queued (Redis may have lost that job).
-    due = db.session.execute(
-        select(Event.sync_key, func.min(Event.updated_at))
-        .where(
-            Event.status == EventStatus.PENDING,
-            (Event.not_before.is_(None)) | (Event.not_before <= now),
-        )
-        .group_by(Event.sync_key)
+
+def hand_back_orphans() -> int:
+    """Events still processing under a run whose lock is gone (it crashed, or Redis lost its
+    lock) are pending again; a live run's events, under the same key or not, stay its own."""
+    work = queue.backend()
+    runs = db.session.execute(
+        select(Event.sync_key, Event.claim_token)
+        .where(Event.status == EventStatus.PROCESSING, Event.sync_key.is_not(None))
+        .distinct()
     ).all()
-    enqueued = 0
-    for key, oldest in due:
-        if key is None:
-            continue
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=now.tzinfo)
-        if oldest < stale:
-            work.enqueue(queue.SYNC_JOB, key)
-            enqueued += 1
-        elif queue.schedule_sync(key):
-            enqueued += 1
-    result = {"retried": retried, "orphaned": orphaned, "keys": enqueued}
-    if any(result.values()):
-        log.info("sweep: %s", result)
-    return result
+    db.session.rollback()  # no transaction held open while asking the queue
+    orphaned = 0
+    for sync_key, claim_token in runs:
+        holder = work.lock_holder(SyncKey.parse(sync_key).lock_name)
+        # Events claimed before runs had tokens belong to whoever holds the lock, if anyone.
+        lapsed = holder is None if claim_token is None else holder != claim_token
+        if lapsed:
+            orphaned += inbox.hand_back_claim(sync_key, claim_token)
+            db.session.commit()
+    return orphaned
+
+
+def schedule_due_keys() -> int:
+    """Every key with due pending events gets a job, unless a live one is already scheduled
+    (the webhook could not enqueue, or Redis lost the job). Returns how many were enqueued."""
+    now = utcnow()
+    keys = (
+        db.session.execute(
+            select(Event.sync_key)
+            .where(
+                Event.status == EventStatus.PENDING,
+                Event.sync_key.is_not(None),
+                (Event.not_before.is_(None)) | (Event.not_before <= now),
+            )
+            .group_by(Event.sync_key)
+            .order_by(func.min(Event.id))  # the longest waiting first
+        )
+        .scalars()
+        .all()
+    )
+    db.session.rollback()
+    return queue.schedule_syncs(keys, replace_lost=True)
 
 
 def start_thread(app: Flask, stop: threading.Event | None = None) -> threading.Thread:

@@ -15,7 +15,7 @@ import redis
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from gateway import create_app
+from gateway import create_app, embedded
 from gateway.extensions import db
 from tests.support.services import ensure_postgres, ensure_redis, env_url
 
@@ -30,7 +30,6 @@ REDIS_URL = env_url("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 FAST_SETTINGS = {
     "QBO_THROTTLE_PAUSE_SECONDS": 1.0,
     "SWEEPER_INTERVAL_SECONDS": 0.5,
-    "STALE_PENDING_SECONDS": 1.0,
     "RETRY_BASE_SECONDS": 0.2,
     "COALESCE_WINDOW_MS": 0,
     "SYNC_LOCK_SECONDS": 2.0,
@@ -164,12 +163,13 @@ def make_app(fakes):
 
     yield make
     for app in made:
+        embedded.stop(app)  # an embedded app that served a request runs its jobs and sweeper
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
         backend = app.extensions["gateway_backend"]
         if backend.redis is not None:
-            backend.redis.close()
+            backend.close()
 
 
 @pytest.fixture

@@ -432,7 +432,7 @@ def test_a_time_that_would_not_read_back_is_dropped_and_the_event_syncs(
     [stored] = events()
     assert stored.occurred_at is None
     assert last_updated in stored.payload
-    [claimed] = inbox.claim(stored.sync_key, 10)
+    [claimed] = inbox.claim(stored.sync_key, 10, "a-test-run")
     assert claimed.status == EventStatus.PROCESSING
 
 
@@ -454,7 +454,7 @@ def test_claim_fails_a_row_that_cannot_be_read_instead_of_stranding_the_others(a
         {"key": key},
     )
     db.session.commit()
-    claimed = inbox.claim(key, 10)
+    claimed = inbox.claim(key, 10, "a-test-run")
     assert [e.dedupe_key for e in claimed] == ["a", "c"]
     statuses = dict(db.session.execute(text("SELECT dedupe_key, status FROM events")).all())
     assert statuses == {"a": "processing", "b": "failed", "c": "processing"}

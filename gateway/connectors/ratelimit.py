@@ -98,9 +98,6 @@ class RedisLimiter:
     def pause(self, company: str, seconds: float) -> None:
         self.redis.set(self._keys(company)[3], 1, px=int(seconds * 1000))
 
-    def paused_for(self, company: str) -> float:
-        return max(self.redis.pttl(self._keys(company)[3]), 0) / 1000
-
 
 class MemoryLimiter:
     def __init__(self, limits: Limits):
@@ -149,7 +146,3 @@ class MemoryLimiter:
     def pause(self, company: str, seconds: float) -> None:
         with self._lock:
             self._paused_until[company] = time.monotonic() + seconds
-
-    def paused_for(self, company: str) -> float:
-        with self._lock:
-            return max(self._paused_until.get(company, 0) - time.monotonic(), 0)

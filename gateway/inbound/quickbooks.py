@@ -36,8 +36,7 @@ def receive():
 
     events = classify(quickbooks_format.parse(body))
     stored, keys = store(events)
-    for key in sorted(keys):
-        queue.schedule_sync(key)
+    queue.schedule_syncs(sorted(keys))
     # Intuit retries the whole batch on anything but 200, so a stored batch is always a 200.
     return jsonify(received=len(events), stored=stored, duplicates=len(events) - stored)
 

@@ -23,7 +23,7 @@ from ..connectors.salesforce import SalesforceCallError, SalesforceClient, recor
 from ..extensions import db
 from ..models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
 from ..queue import LockTimeout
-from . import links
+from . import check_lock_held, links
 from .outcomes import Outcome
 from .parents import DIRECTION, ParentSync
 from .policy import delete_policy
@@ -81,6 +81,7 @@ class QuickBooksToSalesforce(ParentSync):
             self.push(spec_row, active, depth=0)
             self.remove(spec_row, {**removals, **inactive})
             db.session.commit()
+        check_lock_held()
         self._finish_events()
         db.session.commit()
 
@@ -259,6 +260,7 @@ class QuickBooksToSalesforce(ParentSync):
         sobject, ext_field = spec["salesforce"], spec["external_id"]
         realm = self.company.realm_id
         results: list[tuple[str, str, dict]] = []  # qbo id, hash, result
+        check_lock_held()
         if len(pending.upserts) == 1 and not pending.adoptions:
             qbo_id, payload, digest = pending.upserts[0]
             try:
@@ -276,6 +278,7 @@ class QuickBooksToSalesforce(ParentSync):
             ):
                 results.append((qbo_id, digest, result))
         if pending.adoptions:
+            check_lock_held()
             rows = [
                 {"Id": sf_id, **payload, ext_field: external_id(realm, qbo_id)}
                 for qbo_id, payload, _, sf_id in pending.adoptions
@@ -353,6 +356,7 @@ class QuickBooksToSalesforce(ParentSync):
                 )
             else:
                 targets[qbo_id] = link.salesforce_id
+        check_lock_held()
         if targets and policy == "delete":
             results = self.sf.delete_many(list(targets.values()))
         elif targets:

@@ -1,14 +1,14 @@
 """sync log: event attempts, failure causes, indexes for the log and the dashboard
 
 Revision ID: 0003_synclog
-Revises: 0002_lead
+Revises: 0002_runtime_claim_token
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_synclog"
-down_revision = "0002_lead"
+down_revision = "0002_runtime_claim_token"
 branch_labels = None
 depends_on = None
 

@@ -24,9 +24,10 @@ def open_events() -> int:
 
 
 def run_worker() -> None:
+    """Run every queued job, and every scheduled one that is due (as worker.py's scheduler)."""
     backend = queue.backend()
     SimpleWorker([backend.queue], connection=backend.redis, serializer=JSONSerializer).work(
-        burst=True, logging_level="WARNING"
+        burst=True, logging_level="WARNING", with_scheduler=True
     )
 
 
