@@ -19,8 +19,6 @@ from gateway.models import Company, Event, EventStatus, ObjectMapping
 from . import bp
 from .rendering import render_page, wants_fragment
 
-RESOLVED_NOTE = "marked resolved in the admin"
-
 
 def _bad_request(code: str, message: str) -> ResponseReturnValue:
     """A JSON error for scripts and HTMX; the page with the message for a person's browser."""
@@ -167,7 +165,7 @@ def log_retry(event_id: int):
 @bp.post("/log/<int:event_id>/resolve")
 def log_resolve(event_id: int):
     event = _event_or_404(event_id)
-    if not inbox.resolve([event.id], RESOLVED_NOTE):
+    if not inbox.resolve([event.id], bulk_actions.RESOLVED_NOTE):
         return error_response(
             409, "not_failed", f"Event {event.id} is {event.status}; only failures are resolved."
         )
@@ -193,25 +191,31 @@ def log_resync(event_id: int):
 # -- many at once ---------------------------------------------------------------------------------
 
 
-@bp.get("/log/retry-all")
-def log_retry_all_confirm():
+# What each action on the failed events of a filter is called on its pages.
+ON_FAILED = {"retry-all": "retry", "resolve-all": "resolve"}
+
+
+@bp.get("/log/<any('retry-all', 'resolve-all'):action>")
+def log_on_failed_confirm(action: str):
     event_filter = _filter_or_error()
     if not isinstance(event_filter, event_log.EventFilter):
         return event_filter
     return render_page(
-        "admin/log_retry_all.html",
-        title="Retry all matching",
+        "admin/log_confirm.html",
+        title="Retry all matching" if action == "retry-all" else "Resolve all matching",
+        kind=ON_FAILED[action],
+        action=action,
         filter=event_filter,
         count=event_log.count_failed(event_filter),
     )
 
 
-@bp.post("/log/retry-all")
-def log_retry_all():
+@bp.post("/log/<any('retry-all', 'resolve-all'):action>")
+def log_on_failed(action: str):
     event_filter = _filter_or_error()
     if not isinstance(event_filter, event_log.EventFilter):
         return event_filter
-    action_id = bulk_actions.start_retry(event_filter)
+    action_id = bulk_actions.start_on_failed(ON_FAILED[action], event_filter)
     return redirect(url_for("admin.log_action", action_id=action_id), code=303)
 
 

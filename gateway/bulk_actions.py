@@ -53,11 +53,18 @@ def _start(state: dict[str, Any]) -> str:
     return action_id
 
 
-def start_retry(event_filter: event_log.EventFilter) -> str:
-    """Retry every failed event matching the filter; `total` is the count the person confirmed."""
+ON_FAILED = ("retry", "resolve")  # the kinds that act on the failed events of a filter
+RESOLVED_NOTE = "marked resolved in the admin"
+
+
+def start_on_failed(kind: str, event_filter: event_log.EventFilter) -> str:
+    """Retry, or mark as resolved, every failed event matching the filter; `total` is the
+    count the person confirmed."""
+    if kind not in ON_FAILED:
+        raise ValueError(f"not an action on failed events: {kind!r}")
     return _start(
         {
-            "kind": "retry",
+            "kind": kind,
             "filter": asdict(event_filter),
             "total": event_log.count_failed(event_filter),
         }
@@ -121,7 +128,7 @@ def run(action_id: str) -> dict[str, Any]:
     state["state"] = "running"
     _save(action_id, state)
     try:
-        step = _retry_batches if state["kind"] == "retry" else _replay_batches
+        step = _on_failed_batches if state["kind"] in ON_FAILED else _replay_batches
         for done in step(state):
             state["done"] = done
             if _cancelled(action_id):
@@ -140,17 +147,30 @@ def run(action_id: str) -> dict[str, Any]:
     return state
 
 
-def _retry_batches(state: dict[str, Any]):
-    return retry_matching(event_log.EventFilter(**state["filter"]))
+def _retry(ids: list[int]) -> None:
+    for key in sorted(inbox.retry(ids)):
+        queue.schedule_sync(key)
+
+
+def _resolve(ids: list[int]) -> None:
+    inbox.resolve(ids, RESOLVED_NOTE)
+
+
+def _on_failed_batches(state: dict[str, Any]) -> Iterator[int]:
+    act = _retry if state["kind"] == "retry" else _resolve
+    return _each_failed_batch(event_log.EventFilter(**state["filter"]), act)
 
 
 def retry_matching(event_filter: event_log.EventFilter) -> Iterator[int]:
     """Failed events matching the filter back to pending, a batch at a time, each batch's sync
     keys scheduled; yields how many are done so far (the caller may stop between batches)."""
+    return _each_failed_batch(event_filter, _retry)
+
+
+def _each_failed_batch(event_filter: event_log.EventFilter, act) -> Iterator[int]:
     done, before = 0, None
     while ids := event_log.failed_ids(event_filter, before, BATCH_SIZE):
-        for key in sorted(inbox.retry(ids)):
-            queue.schedule_sync(key)
+        act(ids)
         done += len(ids)
         before = ids[-1]
         yield done

@@ -226,3 +226,26 @@ def test_the_log_dashboard_and_retry_all_work_in_embedded_mode(make_app, tmp_pat
             assert bulk_actions.progress(action_id)["done"] == 1
         finally:
             embedded.stop(app)
+
+
+def test_resolve_all_matching_asks_then_marks_the_failures_resolved_in_the_background(
+    admin_client,
+):
+    from gateway import bulk_actions
+    from tests.support.drain import run_worker
+
+    add_event(record_id="1", status=EventStatus.FAILED, reason="INVALID_FIELD: Foo")
+    add_event(record_id="2", status=EventStatus.FAILED, entity="Invoice")
+    add_event(record_id="3", status=EventStatus.FAILED, reason="INVALID_FIELD: Foo")
+    confirm = admin_client.get("/admin/log/resolve-all?status=failed&object=Customer").text
+    assert "2 failed events" in confirm and "Mark as resolved: 2 events" in confirm
+    started = admin_client.post("/admin/log/resolve-all?status=failed&object=Customer")
+    action_id = started.location.rsplit("/", 1)[1]
+    run_worker()
+    assert bulk_actions.progress(action_id)["state"] == "finished"
+    db.session.rollback()
+    events = {e.record_id: e for e in db.session.execute(select(Event)).scalars()}
+    assert events["1"].status == events["3"].status == EventStatus.IGNORED
+    assert "marked resolved" in events["1"].reason and "INVALID_FIELD: Foo" in events["1"].reason
+    assert events["2"].status == EventStatus.FAILED
+    assert admin_client.get("/admin/log/delete-all").status_code == 404
