@@ -169,10 +169,12 @@ class Event(db.Model):
             postgresql_where="payload IS NOT NULL",
             sqlite_where="payload IS NOT NULL",
         ),
+        # Failure groups, filtered by company or not, from this index alone.
         Index(
             "ix_events_failure_causes",
             "entity",
             "failure_cause",
+            "company_id",
             postgresql_where="status = 'failed'",
             sqlite_where="status = 'failed'",
         ),

@@ -42,7 +42,7 @@ def upgrade():
     op.create_index(
         "ix_events_failure_causes",
         "events",
-        ["entity", "failure_cause"],
+        ["entity", "failure_cause", "company_id"],
         postgresql_where=sa.text("status = 'failed'"),
         sqlite_where=sa.text("status = 'failed'"),
     )
