@@ -8,13 +8,13 @@ export FLASK_APP := wsgi
 
 .PHONY: run test lint bench clean deps admin-assets browser salesforce-tools
 
-# Admin front end: htmx from npm (package-lock.json pins it), copied where Flask serves it.
-# Nothing third-party is committed; admin/static/vendor/ is git-ignored.
+# Admin front end: htmx from npm (package-lock.json pins it), copied where Flask serves it by
+# package.json's "vendor" script (Heroku's Node buildpack runs the same). Nothing third-party is
+# committed; admin/static/vendor/ is git-ignored.
 ADMIN_VENDOR := admin/static/vendor
 $(ADMIN_VENDOR)/htmx.min.js: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
-	mkdir -p $(ADMIN_VENDOR)
-	cp node_modules/htmx.org/dist/htmx.min.js $(ADMIN_VENDOR)/htmx.min.js
+	npm run --silent vendor
 
 admin-assets: $(ADMIN_VENDOR)/htmx.min.js
 
@@ -57,4 +57,4 @@ bench: $(STAMP)
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache node_modules $(ADMIN_VENDOR)

@@ -21,7 +21,16 @@ bp = Blueprint(
 
 
 def init_app(app: Flask) -> None:
-    from . import auth, csrf, dashboard, log, pages, rendering  # noqa: F401  (add routes to bp)
+    from . import (  # noqa: F401  (they add their routes to bp)
+        auth,
+        connections,
+        csrf,
+        dashboard,
+        log,
+        pages,
+        realtime,
+        rendering,
+    )
 
     Htmx(app)
     auth.init_app(app)  # first: an anonymous request is turned away before anything else

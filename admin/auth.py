@@ -124,6 +124,8 @@ def login():
     error = None
     status = 200
     expected_hash = _password_hash(current_app)
+    if request.method == "GET" and signed_in_user():
+        return redirect(_safe_next(request.args.get("next")))
     if request.method == "POST":
         username = request.form.get("username", "")
         password = request.form.get("password", "")

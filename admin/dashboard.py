@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app, redirect, url_for
+from flask import redirect, url_for
 
 from gateway import event_log
 from gateway.models import EventStatus, utcnow
@@ -73,12 +73,9 @@ def _bars(hourly: list[tuple[datetime, dict[str, int]]]) -> list[Bar]:
 @bp.get("/")
 def index():
     summary = event_log.summary(HOURS)
-    if (
-        not summary.companies
-        and summary.org is None
-        and "admin.setup" in current_app.view_functions
-    ):
-        # Nothing connected yet: the set-up page says what to do first.
+    if not summary.companies and summary.org is None:
+        # Nothing connected yet: the set-up page says what to do first. Once anything is, the
+        # dashboard shows the connections' health (a lost one included) with the rest.
         return redirect(url_for("admin.setup"))
     realms = {company.id: company.realm_id for company in summary.companies}
     rows = sorted(

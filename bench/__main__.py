@@ -1,7 +1,7 @@
 """`python -m bench`: run the benchmarks, write bench/results/*.json and a summary.
 
-BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated,sync_log picks a subset
-(default: all).
+BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated,admin_pages,sync_log picks a
+subset (default: all).
 Other knobs are environment variables read in bench/stack.py, bench/ingest.py and bench/e2e.py.
 """
 
@@ -19,12 +19,20 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import e2e, ingest, report, sync_log
+from . import admin_pages, e2e, ingest, report, sync_log
 from .procs import Processes, free_port
 from .stack import REPO, Options, Stack
 
 RESULTS = Path(__file__).with_name("results")
-ALL = ("ingest", "burst", "single", "burst_latency", "burst_aggregated", "sync_log")
+ALL = (
+    "ingest",
+    "burst",
+    "single",
+    "burst_latency",
+    "burst_aggregated",
+    "admin_pages",
+    "sync_log",
+)
 
 
 def log(message: str) -> None:
@@ -93,8 +101,10 @@ def main() -> int:
     started = time.monotonic()
     try:
         log(f"database {stack.options.database}, Redis DB {stack.options.redis_db}")
-        if "sync_log" in only:
+        if "admin_pages" in only:
             # Its own database and in-process app: runs before the stack starts its processes.
+            results["admin_pages"] = admin_pages.run(stack.options, log)
+        if "sync_log" in only:  # the same: its own database, in-process
             results["sync_log"] = sync_log.run(stack.options, log)
         stack.recreate_database()
         stack.flush_redis()
@@ -120,7 +130,7 @@ def main() -> int:
             log(f"bare Flask endpoint on port {bare_port}")
             results["ingest"] = ingest.run(stack, bare_port, work_dir, log)
             processes.stop("bare")
-        e2e_only = [name for name in only if name not in ("ingest", "sync_log")]
+        e2e_only = [name for name in only if name not in ("ingest", "admin_pages", "sync_log")]
         if e2e_only:
             results.update(e2e.run(stack, e2e_only, log, results["problems"]))
     except KeyboardInterrupt as exc:

@@ -159,6 +159,21 @@ def _single(lines: list[str], single: dict) -> None:
     ]
 
 
+def _admin_pages(lines: list[str], admin: dict) -> None:
+    lines += [
+        f"## Admin pages ({admin['mappings']} mappings, {admin['companies']} companies; "
+        "server time, in-process)",
+        "",
+        "| page | median ms | p95 ms | max ms |",
+        "|---|---|---|---|",
+    ]
+    for path, timing in admin["pages"].items():
+        lines.append(
+            f"| `{path}` | {timing['median_ms']} | {timing['p95_ms']} | {timing['max_ms']} |"
+        )
+    lines.append("")
+
+
 def _sync_log(lines: list[str], result: dict) -> None:
     lines += [
         f"## Sync log and dashboard with {result['events']:,} events (server time, aim < 100 ms)",
@@ -185,6 +200,8 @@ def render(results: dict) -> str:
         f"gateway/ or tests/fakes/: {results.get('revision', {}).get('uncommitted_changes_in')}.",
         "",
     ]
+    if "admin_pages" in results:
+        _admin_pages(lines, results["admin_pages"])
     if "ingest" in results:
         _ingest(lines, results["ingest"])
         _context(lines, results["ingest"].get("context_run"))

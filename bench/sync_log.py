@@ -12,8 +12,6 @@ tenth of the events with an attempt row, 200,000 record links.
 from __future__ import annotations
 
 import os
-import re
-import statistics
 import time
 from collections.abc import Callable
 
@@ -22,15 +20,13 @@ import psycopg
 from gateway import create_app
 from gateway.extensions import db
 
+from .admin_pages import PASSWORD, _signed_in, _time
 from .stack import Options
 
 EVENTS = int(os.environ.get("BENCH_SYNC_LOG_EVENTS", "1000000"))
 COMPANIES = 5
 RECORDS = 200_000
 DAYS = 30
-WARMUP = 5
-ROUNDS = 40
-PASSWORD = "bench-admin-password"  # noqa: S105
 
 # $1 = number of events. Statuses by i % 100: 0-2 failed, 3 pending, 4-5 ignored, 6-9 skipped,
 # the rest synced; entities and companies cycle; record ids repeat (several events a record).
@@ -121,35 +117,6 @@ def _seed(database_url: str, log: Callable[[str], None]) -> None:
         for statement in fills:
             connection.execute(statement.encode())  # bytes: no placeholder parsing
     log(f"sync log: {EVENTS} events filled in {time.monotonic() - started:.1f} s")
-
-
-def _signed_in(app):
-    client = app.test_client()
-    page = client.get("/admin/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    answer = client.post(
-        "/admin/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
-    )
-    if answer.status_code != 302:
-        raise RuntimeError(f"bench sign-in failed: {answer.status_code}")
-    return client
-
-
-def _time(fetch: Callable[[], object]) -> dict:
-    for _ in range(WARMUP):
-        fetch()
-    samples = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        fetch()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return {
-        "median_ms": round(statistics.median(samples), 2),
-        "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 2),
-        "max_ms": round(samples[-1], 2),
-        "rounds": ROUNDS,
-    }
 
 
 def _pages() -> dict[str, str]:

@@ -9,16 +9,14 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from . import inbox, queue, sync_config
+from . import connections, sync_config
 from .connectors import ConnectorError
-from .connectors.quickbooks import store_token as store_quickbooks_token
-from .connectors.salesforce import store_token as store_salesforce_token
 from .connectors.tokens import refresh_grant
 from .events_cli import events_group
 from .extensions import db
-from .models import Company, ConnectionStatus, Event, EventStatus, ObjectMapping, SalesforceOrg
+from .inbound import callout_routing
+from .models import ObjectMapping
 from .salesforce_package import salesforce_package_group
-from .sync import RECONNECT_PREFIX
 
 
 def _exchange(token_url: str, client_id: str, client_secret: str, refresh_token: str) -> dict:
@@ -28,28 +26,12 @@ def _exchange(token_url: str, client_id: str, client_secret: str, refresh_token:
         raise click.ClickException(f"token exchange at {token_url} failed: {exc}") from exc
 
 
-def _save_connection(row, message: str) -> None:
+def _save_connection(message: str) -> None:
     """Commit a (re)connected row, then retry the events that waited for it."""
-    row.status = ConnectionStatus.CONNECTED
-    row.status_detail = None
-    db.session.commit()
-    retried = _retry_disconnected()
+    retried = connections.commit_connected()
     click.echo(message)
     if retried:
         click.echo(f"Retrying events that waited for the connection ({retried} object types).")
-
-
-def _retry_disconnected() -> int:
-    """Events that failed only because a connection was down are tried again."""
-    ids = db.session.execute(
-        select(Event.id).where(
-            Event.status == EventStatus.FAILED, Event.reason.startswith(RECONNECT_PREFIX)
-        )
-    ).scalars()
-    keys = inbox.retry(list(ids))
-    for key in sorted(keys):
-        queue.schedule_sync(key)
-    return len(keys)
 
 
 @click.group("connect", help="Store a connection made elsewhere (headless set-up).")
@@ -66,17 +48,16 @@ def connect_quickbooks(realm_id: str, refresh_token: str, default: bool | None) 
     token = _exchange(
         config["QBO_TOKEN_URL"], config["QBO_CLIENT_ID"], config["QBO_CLIENT_SECRET"], refresh_token
     )
-    company = db.session.execute(
-        select(Company).where(Company.realm_id == realm_id)
-    ).scalar_one_or_none()
-    if company is None:
-        company = Company(realm_id=realm_id)
-        db.session.add(company)
-    company.refresh_token = refresh_token
-    store_quickbooks_token(company, token)
-    if default is not None:
-        company.is_default = default
-    _save_connection(company, f"Connected QuickBooks company {realm_id}.")
+    # The token answer carries the refresh token in force (rotated or not).
+    token["refresh_token"] = token.get("refresh_token") or refresh_token
+    company = connections.save_quickbooks_company(realm_id, token, default)
+    _save_connection(f"Connected QuickBooks company {realm_id}.")
+    try:
+        # Its name, for the admin pages (one cheap read).
+        click.echo(f"Company name: {connections.check_quickbooks(company)}")
+    except ConnectorError as exc:
+        db.session.rollback()
+        click.echo(f"Could not read the company's name yet: {exc}", err=True)
 
 
 @connect.command("salesforce")
@@ -89,22 +70,12 @@ def connect_salesforce(refresh_token: str) -> None:
         config["SF_CLIENT_SECRET"],
         refresh_token,
     )
-    identity = token.get("id", "")  # https://login.salesforce.com/id/<org id>/<user id>
-    parts = identity.rstrip("/").split("/")
-    if len(parts) < 2 or not token.get("instance_url"):
-        raise click.ClickException("the token answer has no identity URL or instance_url")
-    org_id = parts[-2]
-    org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
-    if org is None:
-        org = SalesforceOrg(org_id=org_id)
-        db.session.add(org)
-    elif org.org_id != org_id:
-        raise click.ClickException(
-            f"already connected to Salesforce org {org.org_id}; this token is for {org_id}"
-        )
-    org.refresh_token = refresh_token
-    store_salesforce_token(org, token)
-    _save_connection(org, f"Connected Salesforce org {org_id} at {org.instance_url}.")
+    token["refresh_token"] = token.get("refresh_token") or refresh_token
+    try:
+        org = connections.save_salesforce_org(token)
+    except connections.ConnectionProblem as exc:
+        raise click.ClickException(str(exc)) from exc
+    _save_connection(f"Connected Salesforce org {org.org_id} at {org.instance_url}.")
 
 
 @click.group("sync-config", help="Export or import object and field mappings (YAML).")
@@ -163,7 +134,29 @@ def sweep_command() -> None:
     click.echo(sweep())
 
 
+@click.group("companies", help="The connected QuickBooks companies.")
+def companies_group() -> None:
+    pass
+
+
+@companies_group.command("default", help="Make REALM_ID the default company of callouts.")
+@click.argument("realm_id")
+def default_company_command(realm_id: str) -> None:
+    try:
+        adopted = callout_routing.set_default_company(realm_id)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Company {realm_id} is the default company.")
+    _report_adopted(adopted)
+
+
+def _report_adopted(adopted: int) -> None:
+    if adopted:
+        click.echo(f"{adopted} Salesforce records that waited for a default company went on.")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(companies_group)
     app.cli.add_command(connect)
     app.cli.add_command(sync_config_group)
     app.cli.add_command(sweep_command)

@@ -66,6 +66,16 @@ def _list(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+def _count(name: str, value: str | None) -> int:
+    try:
+        count = int(value or 0)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ConfigError(f"{name} must be a whole number (0 or more), got {value!r}")
+    return count
+
+
 def _database_url(value: str | None, instance_path: Path) -> str:
     if not value:
         return f"sqlite:///{instance_path / 'gateway.sqlite3'}"
@@ -134,6 +144,10 @@ def load_config(
         "SF_API_VERSION": sf_api_version,
         "SF_CALLOUT_SECRETS": _list(env.get("SF_CALLOUT_SECRETS")),
         "TOKEN_ENCRYPTION_KEYS": _list(env.get("TOKEN_ENCRYPTION_KEYS")),
+        # How many proxies in front of the gateway set X-Forwarded-For/-Proto (Heroku's router:
+        # 1). Without it every client has the router's address, so sign-in attempts would be
+        # limited for everyone at once; with 0 those headers are ignored (they can be forged).
+        "PROXY_HOPS": _count("PROXY_HOPS", env.get("PROXY_HOPS")),
         # No pre-ping: it costs every webhook a round trip. After a database restart the pool
         # is invalidated by the first failing statement (that webhook gets 503 and Intuit
         # resends it); connections are also recycled every 30 minutes.

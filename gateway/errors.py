@@ -34,7 +34,12 @@ def init_app(app: Flask) -> None:
             )
         else:
             message = exc.description or exc.name
-        return error_response(exc.code or 500, code, message)
+        response = error_response(exc.code or 500, code, message)
+        # A 405 must name the allowed methods (RFC 9110); the HTML error page carried them.
+        for name, value in exc.get_headers():
+            if name.lower() == "allow":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError):

@@ -25,7 +25,7 @@ _COLUMNS = Event.__table__.c
 # Fields a sender controls that name the change; one that cannot be stored as sent is dropped
 # and the event kept as malformed, since a truncated or altered id would name another record.
 _IDENTIFYING_FIELDS = (
-    "account_id", "entity", "record_id", "operation", "deleted_id", "sync_key"
+    "account_id", "entity", "record_id", "operation", "deleted_id", "target_type", "sync_key"
 )  # fmt: skip
 
 
@@ -43,8 +43,10 @@ class IncomingEvent:
     operation: str | None = None
     deleted_id: str | None = None
     occurred_at: datetime | None = None
+    target_type: str | None = None  # a callout's QuickBooks type
     sync_key: str | None = None
     reason: str | None = None
+    retryable: bool | None = None
     payload: str | None = None
 
     def fit(self) -> None:
@@ -84,8 +86,10 @@ class IncomingEvent:
             "operation": self.operation,
             "deleted_id": self.deleted_id,
             "occurred_at": self.occurred_at,
+            "target_type": self.target_type,
             "sync_key": self.sync_key,
             "reason": self.reason,
+            "retryable": self.retryable,
             "payload": self.payload,
             "attempts": 0,
             "received_at": now,
@@ -380,9 +384,17 @@ def release(events: Iterable[Event], not_before: datetime | None, reason: str | 
 
 
 def retry(event_ids: Iterable[int]) -> set[str]:
-    """A person (or the CLI) asks to try failed events again; returns their sync keys."""
+    """A person (or the CLI) asks to try failed events again; returns their sync keys.
+
+    An event without a sync key (a callout that waits for a default company) has nothing to
+    drain it yet and stays failed; its reason says what to do.
+    """
     events = db.session.execute(
-        select(Event).where(Event.id.in_(list(event_ids)), Event.status == EventStatus.FAILED)
+        select(Event).where(
+            Event.id.in_(list(event_ids)),
+            Event.status == EventStatus.FAILED,
+            Event.sync_key.is_not(None),
+        )
     ).scalars()
     keys = set()
     for event in events:

@@ -90,6 +90,7 @@ class SalesforceOrg(EncryptedTokens, db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[str] = mapped_column(String(18), unique=True)
     instance_url: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(18))  # who the gateway acts as
     status: Mapped[str] = mapped_column(String(32), default=ConnectionStatus.CONNECTED)
     status_detail: Mapped[str | None] = mapped_column(Text)
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)

@@ -138,8 +138,14 @@ def _truncate_all() -> None:
 
 
 @pytest.fixture
-def app(fakes, database_url, redis_url, live_gateway):
-    app = create_app(gateway_settings(fakes, database_url, redis_url))
+def app_overrides() -> dict:
+    """Settings a test directory changes for its `app` (the browser tests set PUBLIC_URL)."""
+    return {}
+
+
+@pytest.fixture
+def app(fakes, database_url, redis_url, live_gateway, app_overrides):
+    app = create_app({**gateway_settings(fakes, database_url, redis_url), **app_overrides})
     redis.Redis.from_url(redis_url).flushdb()
     fakes.reset()
     with app.app_context():
@@ -200,7 +206,8 @@ def sign_in(client, username: str = ADMIN_USERNAME, password: str = ADMIN_PASSWO
     )
     assert response.status_code == 302, response.text
     # Signing in starts a fresh session, so the token changes.
-    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token_of(client.get("/admin/").text)
+    page = client.get("/admin/", follow_redirects=True)
+    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf_token_of(page.text)
     return client
 
 

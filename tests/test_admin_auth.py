@@ -37,7 +37,13 @@ def _guarded_rules(app):
 def test_no_admin_or_oauth_route_answers_an_anonymous_request_with_content(app, client):
     rules = _guarded_rules(app)
     paths = {rule.rule for rule in rules}
-    assert "/admin/" in paths and "/admin/logout" in paths
+    assert {"/admin/", "/admin/logout", "/admin/connections", "/admin/realtime"} <= paths
+    assert {
+        "/oauth/quickbooks/connect",
+        "/oauth/quickbooks/callback",
+        "/oauth/salesforce/connect",
+        "/oauth/salesforce/callback",
+    } <= paths
     for rule in rules:
         path = re.sub(r"<[^>]+>", "1", rule.rule)
         for method in sorted(rule.methods - SAFE_TO_SKIP):
@@ -65,8 +71,13 @@ def test_sign_in_with_the_right_password_and_back_to_the_page_asked_for(app, cli
     )
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/"
-    page = client.get("/admin/")
+    page = client.get("/admin/setup")
     assert page.status_code == 200 and "Sign out" in page.text
+
+
+def test_the_sign_in_page_sends_a_signed_in_admin_on(admin_client):
+    response = admin_client.get("/admin/login?next=/admin/realtime")
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/realtime"
 
 
 def test_a_wrong_password_is_refused_with_a_message(client):
@@ -76,7 +87,7 @@ def test_a_wrong_password_is_refused_with_a_message(client):
     )
     assert response.status_code == 401
     assert "Wrong username or password." in response.text
-    assert client.get("/admin/").status_code == 302
+    assert client.get("/admin/setup").status_code == 302
 
 
 def test_the_next_page_after_sign_in_is_never_another_site(app):
@@ -123,7 +134,7 @@ def test_the_login_form_needs_its_csrf_token(client):
     )
     assert response.status_code == 400
     assert "security token" in response.text
-    assert client.get("/admin/").status_code == 302
+    assert client.get("/admin/setup").status_code == 302
 
 
 def test_signed_in_requests_without_the_token_are_refused(admin_client):
@@ -131,7 +142,7 @@ def test_signed_in_requests_without_the_token_are_refused(admin_client):
     response = admin_client.post("/admin/logout", headers={"HX-Request": "true"})
     assert response.status_code == 400
     assert response.json["error"] == "csrf_failed"
-    assert admin_client.get("/admin/").status_code == 200  # still signed in
+    assert admin_client.get("/admin/setup").status_code == 200  # still signed in
 
 
 def test_the_signed_edges_need_no_csrf_token(app, client):
@@ -145,14 +156,13 @@ def test_the_callout_edge_is_exempt_by_its_blueprint_name(fakes, database_url, r
     from flask import Blueprint
 
     app = create_app(gateway_settings(fakes, database_url, redis_url))
-    callouts = Blueprint("salesforce_callouts", __name__)
-    callouts.add_url_rule("/callouts/salesforce", "receive", lambda: "stored", methods=["POST"])
-    app.register_blueprint(callouts)
     elsewhere = Blueprint("elsewhere", __name__)
     elsewhere.add_url_rule("/elsewhere", "receive", lambda: "stored", methods=["POST"])
     app.register_blueprint(elsewhere)
     client = app.test_client()
-    assert client.post("/callouts/salesforce", data=b"{}").text == "stored"
+    # No CSRF token: the edge answers for itself (no signature: 401), not CSRF's 400.
+    callout = client.post("/callouts/salesforce", data=b"{}")
+    assert (callout.status_code, callout.json["error"]) == (401, "invalid_signature")
     assert client.post("/elsewhere", data=b"{}").status_code == 400  # default-deny
     with app.app_context():
         db.engine.dispose()
@@ -160,15 +170,15 @@ def test_the_callout_edge_is_exempt_by_its_blueprint_name(fakes, database_url, r
 
 def test_logout_ends_the_session(admin_client):
     assert admin_client.post("/admin/logout").status_code == 302
-    assert admin_client.get("/admin/").status_code == 302
+    assert admin_client.get("/admin/setup").status_code == 302
 
 
 def test_sessions_expire(app, admin_client):
     later = timedelta(minutes=app.config["ADMIN_SESSION_MINUTES"], seconds=1)
     with freeze_time() as frozen:
-        assert admin_client.get("/admin/").status_code == 200
+        assert admin_client.get("/admin/setup").status_code == 200
         frozen.tick(later)
-        response = admin_client.get("/admin/")
+        response = admin_client.get("/admin/setup")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/admin/login")
 
@@ -230,15 +240,24 @@ def test_without_a_password_nobody_can_sign_in(fakes, database_url, redis_url):
 
 
 def test_an_htmx_request_gets_the_block_and_a_full_request_the_page(admin_client):
-    full = admin_client.get("/admin/")
-    fragment = admin_client.get("/admin/", headers={"HX-Request": "true"})
+    full = admin_client.get("/admin/setup")
+    fragment = admin_client.get("/admin/setup", headers={"HX-Request": "true"})
     assert "<html" in full.text and "<html" not in fragment.text
-    assert "Gateway admin" in fragment.text
+    assert "Next step" in fragment.text
     assert "HX-Request" in fragment.headers["Vary"] and "HX-Request" in full.headers["Vary"]
     restore = admin_client.get(
-        "/admin/", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+        "/admin/setup", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
     )
     assert "<html" in restore.text
+
+
+def test_heroku_builds_the_admin_assets_too():
+    manifest = json.loads((ROOT / "app.json").read_text())
+    buildpacks = [pack["url"] for pack in manifest["buildpacks"]]
+    assert buildpacks.index("heroku/nodejs") < buildpacks.index("heroku/python")
+    scripts = json.loads((ROOT / "package.json").read_text())["scripts"]
+    assert scripts["heroku-postbuild"] == "npm run vendor"
+    assert "admin/static/vendor/htmx.min.js" in scripts["vendor"]
 
 
 def test_htmx_2_is_installed_from_the_lockfile_and_served(client):
@@ -251,3 +270,34 @@ def test_htmx_2_is_installed_from_the_lockfile_and_served(client):
     with client.get("/admin/static/vendor/htmx.min.js") as response:
         assert response.status_code == 200
         assert f'version:"{version}"' in response.text.replace(" ", "")
+
+
+def _fail_sign_ins(client, times: int, **headers) -> int:
+    token = csrf_token_of(client.get("/admin/login", headers=headers).text)
+    status = 0
+    for _ in range(times):
+        status = client.post(
+            "/admin/login",
+            data={"username": "admin", "password": "guess", "csrf_token": token},
+            headers=headers,
+        ).status_code
+    return status
+
+
+def test_behind_a_proxy_each_client_address_is_limited_on_its_own(fakes, database_url, redis_url):
+    settings = {**gateway_settings(fakes, database_url, redis_url), "PROXY_HOPS": 1}
+    app = create_app(settings)
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    attacker = {"X-Forwarded-For": "203.0.113.9"}
+    assert _fail_sign_ins(app.test_client(), limit + 1, **attacker) == 429
+    admin = app.test_client()
+    admin.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
+    sign_in(admin)  # the admin, elsewhere, is not locked out
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_without_proxy_hops_a_forged_forwarded_for_does_not_escape_the_limit(app, client):
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    assert _fail_sign_ins(client, limit, **{"X-Forwarded-For": "203.0.113.1"}) == 401
+    assert _fail_sign_ins(client, 1, **{"X-Forwarded-For": "203.0.113.2"}) == 429

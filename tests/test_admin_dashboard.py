@@ -50,6 +50,7 @@ def test_the_chart_has_one_bar_per_hour_with_its_counts(admin_client):
 
 
 def test_the_oldest_pending_event_shows_a_stuck_queue(admin_client):
+    company("9130")  # with nothing connected the home page is the set-up page
     page = admin_client.get("/admin/").text
     assert count_of(page, "oldest-pending") == "none"
     add_event(status=EventStatus.PENDING, received_at=utcnow() - timedelta(minutes=20))

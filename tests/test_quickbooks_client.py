@@ -19,6 +19,7 @@ from gateway.connectors.quickbooks import (
 )
 from gateway.extensions import db
 from gateway.models import Company, ConnectionStatus, utcnow
+from tests.support.factories import connect_quickbooks
 from tests.support.scenario import connect
 
 THROTTLE_XML = (
@@ -237,16 +238,7 @@ def test_reconnected_company_is_connected_again(gw, runner):
     company.status = ConnectionStatus.RECONNECT_NEEDED
     db.session.commit()
     fresh = gw.platforms.qbo("POST", "/_fake/companies", json={"name": "again"})
-    result = runner.invoke(
-        args=[
-            "connect",
-            "quickbooks",
-            "--realm-id",
-            fresh["realmId"],
-            "--refresh-token",
-            fresh["refresh_token"],
-        ]
-    )
+    result = connect_quickbooks(runner, fresh["realmId"], fresh["refresh_token"])
     assert result.exit_code == 0
     assert fresh["realmId"] in result.output
     bad = runner.invoke(args=["connect", "quickbooks", "--realm-id", "1", "--refresh-token", "no"])

@@ -7,11 +7,11 @@ import json
 import time
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from gateway import queue
 from gateway.extensions import db
-from gateway.models import Event, EventStatus, ObjectMapping
+from gateway.models import EventStatus, ObjectMapping
 from tests.conftest import VERIFIER_TOKEN
 from tests.support.factories import (
     add_company,
@@ -21,17 +21,12 @@ from tests.support.factories import (
     shared_file,
     signed,
 )
+from tests.support.factories import (
+    stored_events as events,
+)
 from tests.support.services import PrivateRedis, free_port
 
 URL = "/webhooks/quickbooks"
-
-
-def events(**where) -> list[Event]:
-    db.session.rollback()
-    query = select(Event).order_by(Event.id)
-    for name, value in where.items():
-        query = query.where(getattr(Event, name) == value)
-    return list(db.session.execute(query).scalars())
 
 
 @pytest.fixture
@@ -503,3 +498,11 @@ def test_dedupe_keys_carry_the_company_and_the_record_merged_away(client, realm)
     body, headers = signed(classic(realm, *merges), VERIFIER_TOKEN)
     assert client.post(URL, data=body, headers=headers).json["stored"] == 2
     assert sorted(e.deleted_id for e in events(operation="merge")) == ["10", "9"]
+
+
+def test_a_wrong_method_gets_json_naming_the_allowed_ones(client):
+    for path in ("/webhooks/quickbooks", "/callouts/salesforce"):
+        response = client.put(path, data=b"{}")
+        assert response.status_code == 405
+        assert response.json["error"] == "method_not_allowed"
+        assert "POST" in response.headers["Allow"]

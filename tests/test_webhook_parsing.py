@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from gateway.inbound import callout_contract
 from gateway.inbound.quickbooks_format import Change, Unparsed, parse, parse_time
 from gateway.inbound.signatures import verify_gateway, verify_intuit
@@ -101,3 +103,18 @@ def test_signature_checks():
     assert verify_gateway(b"{ }", "1000", signature, ["s"], 300, now=1000) == (
         "signature does not match"
     )
+
+
+def test_nesting_depth_ignores_brackets_in_strings_and_bounds_parsing():
+    from gateway.inbound.body import MAX_JSON_DEPTH, NotJson, nesting_depth, parse_json
+
+    assert nesting_depth(b'[{"a": "[[[{{", "b": [1, [2]]}]') == 4
+    assert nesting_depth(rb'["\"[[[", "\\", [[]]]') == 3  # escaped quotes and backslashes
+    assert nesting_depth(b'"unterminated [[[[') == 0
+    at_bound = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert parse_json(at_bound) is not None
+    # Many brackets, shallow: parsed (the scan runs, and says it is fine).
+    wide = json.dumps([[i] for i in range(500)]).encode()
+    assert len(parse_json(wide)) == 500
+    with pytest.raises(NotJson, match=f"nested {MAX_JSON_DEPTH + 1} levels deep"):
+        parse_json(b"[" + at_bound + b"]")

@@ -13,3 +13,12 @@ document.addEventListener("htmx:beforeRequest", function () {
   var status = document.getElementById("request-status");
   if (status) { status.textContent = ""; status.classList.remove("visible"); }
 });
+// A switch that cannot be turned on stays focusable (its reason is read out with it) but does
+// not toggle; the server refuses it too.
+document.addEventListener("click", function (event) {
+  var target = event.target;
+  // During a click the box already shows its new state; preventDefault puts it back.
+  if (target.matches && target.matches('input[aria-disabled="true"]') && target.checked) {
+    event.preventDefault();
+  }
+});

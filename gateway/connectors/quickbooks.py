@@ -20,6 +20,7 @@ from .. import queue
 from ..models import Company, utcnow
 from ..qbo_entities import NAME_LIST_ENTITIES, resource_path
 from . import ConnectorError, Unavailable
+from .last_success import note_success
 from .ratelimit import Limits, MemoryLimiter, Paused, RedisLimiter
 from .tokens import expires_at, refresh_connection, refresh_grant
 
@@ -322,6 +323,7 @@ class QuickBooksClient:
             raise error
         if not isinstance(document, dict):
             raise unreadable_answer("answer is not a JSON object", tid)
+        note_success("quickbooks", self.realm_id)
         return document
 
     @staticmethod

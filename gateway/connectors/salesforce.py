@@ -19,6 +19,7 @@ from simple_salesforce.format import format_external_id
 from .. import queue
 from ..models import SalesforceOrg
 from . import ConnectorError, Unavailable
+from .last_success import note_success
 from .tokens import refresh_connection, refresh_grant
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class SalesforceClient:
         """Run one API call; an expired session is refreshed and the call tried once more."""
         for attempt in (1, 2):
             try:
-                return operation(self.sf)
+                result = operation(self.sf)
             except SalesforceExpiredSession as exc:
                 if attempt == 2:
                     raise SalesforceCallError(401, _errors_of(exc), context) from exc
@@ -152,6 +153,9 @@ class SalesforceClient:
                 ) from exc
             except requests.RequestException as exc:
                 raise Unavailable(f"Salesforce unreachable on {context}: {exc}") from exc
+            else:
+                note_success("salesforce", self.org_id)
+                return result
         raise AssertionError("unreachable")
 
     # -- operations -----------------------------------------------------------------------------

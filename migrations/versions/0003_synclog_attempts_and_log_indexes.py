@@ -1,14 +1,14 @@
 """sync log: event attempts, failure causes, indexes for the log and the dashboard
 
 Revision ID: 0003_synclog
-Revises: 0002_runtime_claim_token
+Revises: 0002_admin_salesforce_user
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_synclog"
-down_revision = "0002_runtime_claim_token"
+down_revision = "0002_admin_salesforce_user"
 branch_labels = None
 depends_on = None
 

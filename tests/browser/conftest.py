@@ -6,25 +6,14 @@ apt-get when missing). Without it these tests fail, loudly, rather than skip.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-# The README's pictures are refreshed on request (UPDATE_SCREENSHOTS=1); otherwise they go to a
-# scratch directory so a test run leaves the working tree clean.
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-SCREENSHOTS = (
-    DOCS_SCREENSHOTS
-    if os.environ.get("UPDATE_SCREENSHOTS")
-    else Path(tempfile.gettempdir()) / "gateway-admin-screenshots"
-)
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+from tests.browser.screens import DESKTOP
+
 # The closed network refuses Chromium's own background calls; these keep it from trying.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -67,12 +56,3 @@ def page(browser, app, live_gateway) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
-
-
-def screenshot(page: Page, name: str) -> None:
-    """docs/screenshots/<name>-1280.png and <name>-phone.png of the page as it is now."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}-1280.png", full_page=True)
-    page.set_viewport_size(PHONE)
-    page.screenshot(path=SCREENSHOTS / f"{name}-phone.png", full_page=True)
-    page.set_viewport_size(DESKTOP)

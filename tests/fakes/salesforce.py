@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
+from dataclasses import dataclass
 
 from flask import Response, request
+
+from gateway.inbound import callout_contract
 
 from . import salesforce_api, salesforce_control, salesforce_oauth
 from .control import CallInfo, CallLog, FakeBase, json_response, make_app
@@ -31,7 +32,6 @@ SETTINGS = {
     # "Duplicate id in list" does: the REST behaviour is not confirmed, so both can be tried.
     "repeated_ids": ("process", choice("process", "reject")),
 }
-CALLOUT_BATCH = 200
 # What an injected fault says: by HTTP status, unless the rule's body names an errorCode.
 FAULT_CODES = {
     400: "UNABLE_TO_LOCK_ROW",
@@ -53,6 +53,18 @@ FAULT_MESSAGES = {
 }
 
 
+QBO_SYNC_OBJECT = "QBO_Sync__c"
+
+
+@dataclass(frozen=True)
+class CalloutRequest:
+    """One record the callout will name, and the company and QuickBooks type it asks for."""
+
+    change: Change
+    company_id: str | None = None
+    type: str | None = None
+
+
 class FakeSalesforce(FakeBase):
     deliveries_path = "/_fake/callouts"
 
@@ -67,7 +79,7 @@ class FakeSalesforce(FakeBase):
         )
         self.outbox = Outbox(
             self.settings,
-            "/callouts/salesforce",
+            callout_contract.PATH,
             pack=self._pack,
             sign=self._sign,
             accept=lambda status: 200 <= status < 300,
@@ -126,32 +138,63 @@ class FakeSalesforce(FakeBase):
         self.store.changes.clear()
         watched = set(self.settings["callout_objects"])
         org_id = self._org_id()
-        self.outbox.add([(org_id, c) for c in changes if c.object in watched])
+        wanted: list[CalloutRequest] = []
+        for change in changes:
+            if change.object not in watched:
+                continue
+            if change.object == QBO_SYNC_OBJECT:
+                wanted.extend(self._qbo_sync_request(change))
+            else:
+                wanted.append(CalloutRequest(change))
+        self.outbox.add([(org_id, one) for one in wanted])
 
-    def _pack(self, events: list[tuple[str, Change]]) -> list[tuple[bytes, str]]:
-        groups: dict[tuple[str, str, str], list[Change]] = {}
-        for org_id, change in events:
-            groups.setdefault((org_id, change.object, change.operation), []).append(change)
+    def _qbo_sync_request(self, change: Change) -> list[CalloutRequest]:
+        """A "QBO Sync" record (made by a Flow) asks for the record it names to be synced: its
+        trigger sends that record, with the company and the QuickBooks type it names."""
+        org = self.store.org
+        sync = org.records[QBO_SYNC_OBJECT].get(change.id) if org else None
+        if change.operation == "delete" or not sync:
+            return []
+        if (sync.get("Platform__c") or "Salesforce") != "Salesforce":
+            return []
+        found = org.find(sync.get("Record_Id__c") or "")
+        if found is None:
+            return []
+        obj, record = found
+        named = Change(obj, "upsert", record["Id"], record["SystemModstamp"])
+        return [CalloutRequest(named, sync.get("QB_Company_Id__c"), sync.get("Type__c"))]
+
+    def _pack(self, events: list[tuple[str, CalloutRequest]]) -> list[tuple[bytes, str]]:
+        groups: dict[tuple, list[Change]] = {}
+        for org_id, wanted in events:
+            change = wanted.change
+            key = (org_id, change.object, change.operation, wanted.company_id, wanted.type)
+            groups.setdefault(key, []).append(change)
         bodies = []
-        for (org_id, obj, operation), changes in groups.items():
-            for i in range(0, len(changes), CALLOUT_BATCH):
-                body = {
-                    "orgId": org_id,
-                    "object": obj,
-                    "operation": operation,
-                    "records": [
-                        {"id": c.id, "modstamp": c.modstamp} for c in changes[i : i + CALLOUT_BATCH]
-                    ],
-                }
+        batch = callout_contract.MAX_RECORDS
+        for (org_id, obj, operation, company_id, qbo_type), changes in groups.items():
+            for i in range(0, len(changes), batch):
+                body = {"orgId": org_id, "object": obj, "operation": operation}
+                # A trigger's callout names no company (the default one) and no type.
+                if company_id:
+                    body["companyId"] = company_id
+                if qbo_type:
+                    body["type"] = qbo_type
+                body["records"] = [
+                    {"id": c.id, "modstamp": c.modstamp} for c in changes[i : i + batch]
+                ]
                 bodies.append((json.dumps(body).encode(), "application/json"))
         return bodies
 
     def _sign(self, body: bytes) -> dict[str, str]:
         # Signed at each attempt, as a retried Queueable would, so the timestamp stays fresh.
         timestamp = str(int(time.time()))
-        secret = self.settings["callout_secret"].encode()
-        digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        return {"X-Gateway-Timestamp": timestamp, "X-Gateway-Signature": f"sha256={digest}"}
+        return {
+            callout_contract.TIMESTAMP_HEADER: timestamp,
+            callout_contract.SIGNATURE_HEADER: callout_contract.signature(
+                self.settings["callout_secret"], timestamp, body
+            ),
+        }
 
     # --- hooks ------------------------------------------------------------------------------
 

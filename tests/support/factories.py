@@ -6,11 +6,13 @@ import json
 import time
 from pathlib import Path
 
+from sqlalchemy import select
+
 from gateway import sync_config
 from gateway.extensions import db
 from gateway.inbound import callout_contract
 from gateway.inbound.signatures import intuit_signature
-from gateway.models import Company, ObjectMapping
+from gateway.models import Company, Event, ObjectMapping
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -42,6 +44,15 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+def stored_events(**where) -> list[Event]:
+    """The inbox as committed (a fresh read), optionally filtered by column values."""
+    db.session.rollback()
+    query = select(Event).order_by(Event.id)
+    for name, value in where.items():
+        query = query.where(getattr(Event, name) == value)
+    return list(db.session.execute(query).scalars())
+
+
 def add_mappings(text: str = CUSTOMERS_YAML) -> list[ObjectMapping]:
     rows = []
     for spec in sync_config.parse_config(text):
@@ -58,6 +69,13 @@ def add_company(realm_id: str, **values) -> Company:
     db.session.add(company)
     db.session.commit()
     return company
+
+
+def connect_quickbooks(runner, realm_id: str, refresh_token: str):
+    """`flask connect quickbooks` as a person runs it; returns click's result."""
+    return runner.invoke(
+        args=["connect", "quickbooks", "--realm-id", realm_id, "--refresh-token", refresh_token]
+    )
 
 
 def signed(body: bytes | str | dict | list, token: str) -> tuple[bytes, dict]:
