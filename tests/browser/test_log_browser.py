@@ -8,7 +8,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.screens import screenshot
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME
 from tests.support.events import NAME_FROM_COMPANY_NAME, fix_the_mapping
 from tests.support.scenario import connect
