@@ -2,7 +2,7 @@
 
 Every page renders in full; an HTMX request gets only the block it swaps (see rendering.py).
 Modules: auth (sign-in, the guard on /admin and /oauth), csrf (tokens on every unsafe request),
-pages (setup), dashboard (home), log (the sync log), connections, realtime.
+pages (setup), dashboard (home), log (the sync log), connections, mappings, realtime.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
         csrf,
         dashboard,
         log,
+        mappings,
         pages,
         realtime,
         rendering,

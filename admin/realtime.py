@@ -52,7 +52,7 @@ def _switches() -> list[CompanySwitches]:
         .scalars()
         .all()
     )
-    describe = _describer()
+    describe = mapping_check.page_describer()
     problems = {m.id: mapping_check.check(m, describe) for m in mappings}
     return [
         CompanySwitches(
@@ -65,19 +65,6 @@ def _switches() -> list[CompanySwitches]:
         )
         for company in companies
     ]
-
-
-def _describer():
-    """One describer for the whole page, so each Salesforce object is described once."""
-    try:
-        return mapping_check.salesforce_describer()
-    except mapping_check.DescribeUnavailable as exc:
-        message = str(exc)
-
-        def unavailable(_sobject: str):
-            raise mapping_check.DescribeUnavailable(message)
-
-        return unavailable
 
 
 @dataclass

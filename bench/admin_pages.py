@@ -3,7 +3,7 @@ under 50 ms). In-process with Flask's test client, so the time is the gateway's 
 (routing, sign-in check, queries, completeness checks, rendering), not the network's.
 
 The Salesforce describes are in the shared cache, as they are on any page view within
-mapping_check.DESCRIBE_TTL_SECONDS of the previous one; a cold cache adds one describe call
+gateway.connectors.salesforce.DESCRIBE_TTL of the previous one; a cold cache adds one describe call
 per Salesforce object once.
 
     python -m bench.admin_pages          (also part of `make bench`: BENCH_ONLY=admin_pages)
@@ -19,7 +19,8 @@ from collections.abc import Callable
 import psycopg
 import redis
 
-from gateway import create_app, mapping_check, queue, sync_config
+from gateway import create_app, queue, sync_config
+from gateway.connectors.salesforce import describe_cache_key, trimmed_field
 from gateway.extensions import db
 from gateway.models import Company, ObjectMapping, SalesforceOrg
 from tests.fakes.salesforce_schema import default_objects
@@ -30,7 +31,13 @@ COMPANIES = 5
 MAPPINGS = 50
 WARMUP = 5
 ROUNDS = 40
-PAGES = ("/admin/realtime", "/admin/connections", "/admin/setup")
+PAGES = (
+    "/admin/realtime",
+    "/admin/mappings",
+    "/admin/mappings/1",
+    "/admin/connections",
+    "/admin/setup",
+)
 PASSWORD = "bench-admin-password"  # noqa: S105
 ORG_ID = "00DBENCH000000001"
 # (QuickBooks entity, Salesforce object, fields) — complete mappings against the describe.
@@ -77,12 +84,18 @@ def _seed(app) -> None:
         row.apply_spec(spec)
         db.session.add(row)
     db.session.commit()
-    for name, sobject in default_objects().items():
+    version = app.config["SF_API_VERSION"]
+    objects = default_objects()
+    for name, sobject in objects.items():
+        fields = sobject.describe(version)["fields"]
         queue.backend().cache_set(
-            mapping_check.describe_cache_key(ORG_ID, name),
-            mapping_check.describe_fields(sobject.describe(app.config["SF_API_VERSION"])),
-            3600,
+            describe_cache_key(ORG_ID, name), [trimmed_field(f) for f in fields], 3600
         )
+    queue.backend().cache_set(
+        describe_cache_key(ORG_ID),
+        [{"name": name, "label": sobject.label} for name, sobject in objects.items()],
+        3600,
+    )
 
 
 def _signed_in(app):

@@ -7,15 +7,13 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from sqlalchemy import select
 
-from . import connections, sync_config
+from . import connections, mapping_store, sync_config
 from .connectors import ConnectorError
 from .connectors.tokens import refresh_grant
 from .events_cli import events_group
 from .extensions import db
 from .inbound import callout_routing
-from .models import ObjectMapping
 from .salesforce_package import salesforce_package_group
 
 
@@ -28,10 +26,11 @@ def _exchange(token_url: str, client_id: str, client_secret: str, refresh_token:
 
 def _save_connection(message: str) -> None:
     """Commit a (re)connected row, then retry the events that waited for it."""
-    retried = connections.commit_connected()
+    retried, adopted = connections.commit_connected()
     click.echo(message)
     if retried:
         click.echo(f"Retrying events that waited for the connection ({retried} object types).")
+    _report_adopted(adopted)
 
 
 @click.group("connect", help="Store a connection made elsewhere (headless set-up).")
@@ -83,14 +82,10 @@ def sync_config_group() -> None:
     pass
 
 
-def _all_specs() -> list[dict]:
-    return [row.spec for row in db.session.execute(select(ObjectMapping)).scalars()]
-
-
 @sync_config_group.command("export")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def export_config(file: Path | None) -> None:
-    text = sync_config.dump_config(_all_specs())
+    text = mapping_store.export_text()
     if file is None:
         sys.stdout.write(text)
     else:
@@ -106,25 +101,11 @@ def import_config(file: Path, prune: bool) -> None:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}") from exc
-    rows = {row.name: row for row in db.session.execute(select(ObjectMapping)).scalars()}
     try:
-        imported = sync_config.parse_config(text, known_mapping_names=rows.keys())
-        created, replaced, unchanged, removed = sync_config.merge_mappings(
-            [row.spec for row in rows.values()], imported, prune
-        )
+        result = mapping_store.import_text(text, prune)
     except sync_config.ConfigError as exc:
         raise click.ClickException(f"{file} is not valid:\n{exc}") from exc
-    for spec in created + replaced:
-        row = rows.get(spec["name"]) or ObjectMapping()
-        row.apply_spec(spec)
-        db.session.add(row)
-    for name in removed:
-        db.session.delete(rows[name])
-    db.session.commit()
-    click.echo(
-        f"{len(created)} created, {len(replaced)} replaced, {len(unchanged)} unchanged, "
-        f"{len(removed)} removed."
-    )
+    click.echo(result.summary())
 
 
 @click.command("sweep", help="Re-enqueue pending and due retryable events now.")

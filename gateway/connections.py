@@ -78,9 +78,10 @@ def save_salesforce_org(token: dict) -> SalesforceOrg:
     return org
 
 
-def commit_connected() -> int:
+def commit_connected() -> tuple[int, int]:
     """Commit a (re)connection, then retry the events that failed only because a connection
-    was down. Returns how many sync keys were scheduled."""
+    was down, and hand callouts that waited for a default company to it if there is one now.
+    Returns (sync keys scheduled, callout records handed on)."""
     db.session.commit()
     ids = db.session.execute(
         select(Event.id).where(
@@ -91,8 +92,7 @@ def commit_connected() -> int:
     for key in sorted(keys):
         queue.schedule_sync(key)
     # A company connected now may be the default company that waiting callouts need.
-    callout_routing.adopt_waiting_callouts()
-    return len(keys)
+    return len(keys), callout_routing.adopt_waiting_callouts()
 
 
 # -- checking -------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ and the mappings pages share; the server runs it before switching real time on.
 
 `problems(spec, describe)` is pure: given the mapping and the Salesforce describe of its objects
 it lists what is missing. `check(mapping)` fetches the describes (cached, shared by every process)
-and calls it. An incomplete mapping can be saved; it cannot be switched on.
+and calls it with the QuickBooks field catalogue (gateway.qbo_fields). An incomplete mapping can be
+saved; it cannot be switched on. Each problem says where in the mapping it is (`fields[2]`,
+`external_id`, `lines.fields[0]`), so the editor can show it next to the row at fault.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import queue
-from .connectors import ConnectorError
-from .connectors.salesforce import SalesforceCallError, SalesforceClient
+from . import qbo_fields, salesforce_schema
 from .extensions import db
 from .mapping import (
     BOTH,
@@ -25,8 +25,7 @@ from .mapping import (
     SALESFORCE_TYPE_COERCIONS,
 )
 from .models import ConnectionStatus, ObjectMapping, SalesforceOrg
-
-DESCRIBE_TTL_SECONDS = 300.0
+from .qbo_fields import QuickBooksField
 
 # What QuickBooks refuses a create without (reference/quickbooks.md; Intuit's entity pages).
 # "Line" is satisfied by the mapping's `lines:` or any rule writing into Line.
@@ -60,6 +59,7 @@ class Problem:
     message: str
     field: str | None = None
     blocking: bool = True
+    where: str | None = None  # the key or row of the mapping: "fields[2]", "external_id", ...
 
 
 @dataclass(frozen=True)
@@ -70,18 +70,10 @@ class SalesforceField:
     required_on_create: bool  # createable, not nillable, no default
     external_id: bool
     length: int | None
+    writable: bool = True  # createable or updateable
 
 
 Describe = Mapping[str, SalesforceField]  # field name -> field, of one object
-
-
-@dataclass(frozen=True)
-class QuickBooksField:
-    """What a QuickBooks field catalogue knows of one field: its type (one of
-    gateway.mapping.COERCIONS) and, for text, its maximum length."""
-
-    type: str
-    max_length: int | None = None
 
 
 # (entity, path) -> the field, or None when unknown. Line item paths are asked for with the
@@ -96,6 +88,16 @@ _KINDS = {
     "date": "date",
     "datetime": "date",
 }
+
+
+def puts_wrong_kind(quickbooks_type: str, salesforce_type: str) -> bool:
+    """A date into a number, a yes/no into a date...: two different kinds, neither of them text,
+    never convert. Types are gateway.mapping.COERCIONS and Salesforce describe types."""
+    kinds = (
+        _KINDS.get(quickbooks_type),
+        _KINDS.get(SALESFORCE_TYPE_COERCIONS.get(salesforce_type)),
+    )
+    return None not in kinds and "text" not in kinds and kinds[0] != kinds[1]
 
 
 def _flows(direction: str, towards: str) -> bool:
@@ -123,27 +125,57 @@ def _salesforce_problems(
     external_id: str | None,
     filled_by_sync: set[str],
     what: str,
+    group: str = "fields",
 ) -> list[Problem]:
+    prefix = group.removesuffix("fields")  # "" or "lines."
     if describe is None:
-        return [Problem(f"{what}: the Salesforce object {sobject} does not exist in the org.")]
+        return [
+            Problem(
+                f"{what}: the Salesforce object {sobject} does not exist in the org.",
+                where=f"{prefix}salesforce",
+            )
+        ]
     problems = []
-    for rule in rules:
+    for index, rule in enumerate(rules):
         name = rule.get("salesforce")
+        where = f"{group}[{index}]"
         if name and name not in describe:
             problems.append(
-                Problem(f"{what}: Salesforce field {sobject}.{name} does not exist.", name)
+                Problem(
+                    f"{what}: Salesforce field {sobject}.{name} does not exist.", name, where=where
+                )
+            )
+            continue
+        if not name or not _flows(_rule_direction(rule, direction), QUICKBOOKS_TO_SALESFORCE):
+            continue
+        if not describe[name].writable:
+            problems.append(
+                Problem(f"{what}: {sobject}.{name} is read-only in Salesforce.", name, where=where)
+            )
+        elif describe[name].type == "reference" and "lookup" not in rule and "quickbooks" in rule:
+            problems.append(
+                Problem(
+                    f"{what}: {sobject}.{name} links to another record: choose the mapping to "
+                    "look the id up in.",
+                    name,
+                    where=where,
+                )
             )
     if external_id:
         field = describe.get(external_id)
         if field is None:
             problems.append(
-                Problem(f"{what}: external-id field {sobject}.{external_id} does not exist.")
+                Problem(
+                    f"{what}: external-id field {sobject}.{external_id} does not exist.",
+                    where=f"{prefix}external_id",
+                )
             )
         elif not field.external_id:
             problems.append(
                 Problem(
                     f"{what}: {sobject}.{external_id} is not marked External ID in Salesforce.",
                     external_id,
+                    where=f"{prefix}external_id",
                 )
             )
     if _flows(direction, QUICKBOOKS_TO_SALESFORCE):
@@ -155,6 +187,7 @@ def _salesforce_problems(
                         f"{what}: required Salesforce field {field.label} ({field.name}) is "
                         "not mapped and has no default.",
                         field.name,
+                        where=group,
                     )
                 )
     return problems
@@ -178,6 +211,7 @@ def _quickbooks_problems(
                     f"Required QuickBooks field {entity}.{path} is not mapped from Salesforce "
                     "and has no default.",
                     path,
+                    where="lines" if path == "Line" else "fields",
                 )
             )
     return missing
@@ -190,26 +224,47 @@ def _type_problems(
     describe: Describe | None,
     catalogue: QuickBooksCatalogue | None,
     what: str,
+    group: str = "fields",
 ) -> list[Problem]:
     """A date into a number is an error; text into a number or date, or longer text than the
-    target holds, a warning (some values will fail, not all)."""
-    if describe is None:
-        return []
+    target holds, a warning (some values will fail, not all). A field QuickBooks computes
+    cannot be written to it."""
     found = []
-    for rule in rules:
-        target = describe.get(rule.get("salesforce") or "")
-        if target is None or not rule.get("quickbooks"):
-            continue
-        source = catalogue(entity, rule["quickbooks"]) if catalogue else None
+    for index, rule in enumerate(rules):
+        where = f"{group}[{index}]"
+        source = (
+            catalogue(entity, rule["quickbooks"]) if catalogue and rule.get("quickbooks") else None
+        )
+        if (
+            source is not None
+            and source.read_only
+            and _flows(_rule_direction(rule, direction), SALESFORCE_TO_QUICKBOOKS)
+            and (rule.get("salesforce") or "default" in rule)
+        ):
+            found.append(
+                Problem(
+                    f"{what}: {rule['quickbooks']} is computed by QuickBooks and cannot be "
+                    "written; make the field flow to Salesforce only.",
+                    rule["quickbooks"],
+                    where=where,
+                )
+            )
+        target = describe.get(rule.get("salesforce") or "") if describe else None
+        if target is None or not rule.get("quickbooks") or "values" in rule:
+            continue  # a value map translates, so the source type says nothing
         qbo_type = rule.get("type") or (source.type if source else None)
         sf_type = SALESFORCE_TYPE_COERCIONS.get(target.type)
         if not qbo_type or not sf_type:
             continue
         pair = f"{rule['quickbooks']} → {target.name}"
         kinds = (_KINDS.get(qbo_type), _KINDS.get(sf_type))
-        if "text" not in kinds and kinds[0] != kinds[1]:
+        if puts_wrong_kind(qbo_type, target.type):
             found.append(
-                Problem(f"{what}: {pair} puts a {kinds[0]} into a {kinds[1]} field.", target.name)
+                Problem(
+                    f"{what}: {pair} puts a {kinds[0]} into a {kinds[1]} field.",
+                    target.name,
+                    where=where,
+                )
             )
             continue
         rule_direction = _rule_direction(rule, direction)
@@ -225,6 +280,7 @@ def _type_problems(
                         f"not a {target_kind} will fail.",
                         target.name,
                         blocking=False,
+                        where=where,
                     )
                 )
         longest = source.max_length if source else None
@@ -241,6 +297,7 @@ def _type_problems(
                     f"keeps {target.length}; longer values will fail.",
                     target.name,
                     blocking=False,
+                    where=where,
                 )
             )
     return found
@@ -277,7 +334,9 @@ def problems(
             lines.get("external_id"),
             {lines["parent_field"], *([lines["external_id"]] if lines.get("external_id") else [])},
             f"Line items → {lines['salesforce']}",
+            "lines.fields",
         )
+        found += _parent_field_problems(lines, describe(lines["salesforce"]))
     found += _type_problems(
         entity,
         rules,
@@ -294,9 +353,44 @@ def problems(
             describe(lines["salesforce"]),
             catalogue,
             f"Line items → {lines['salesforce']}",
+            "lines.fields",
         )
     found += _quickbooks_problems(entity, rules, direction, bool(lines))
+    found += _delete_flag_problems(spec, describe(spec["salesforce"]))
     return found
+
+
+def _parent_field_problems(lines: Mapping[str, Any], describe: Describe | None) -> list[Problem]:
+    name = lines["parent_field"]
+    if describe is None or name in describe:
+        return []
+    return [
+        Problem(
+            f"Line items → {lines['salesforce']}: the parent lookup {name} does not exist.",
+            name,
+            where="lines.parent_field",
+        )
+    ]
+
+
+def _delete_flag_problems(spec: Mapping[str, Any], describe: Describe | None) -> list[Problem]:
+    """`on_delete: flag:<field>` ticks a checkbox: it has to be one."""
+    policy = spec.get("on_delete") or "ignore"
+    if not policy.startswith("flag:") or describe is None:
+        return []
+    name = policy.removeprefix("flag:")
+    field = describe.get(name)
+    if field is None:
+        message = f"the delete flag {spec['salesforce']}.{name} does not exist."
+    elif field.type != "boolean":
+        message = (
+            f"the delete flag {spec['salesforce']}.{name} is a {field.type} field, not a checkbox."
+        )
+    else:
+        return []
+    return [
+        Problem(f"{spec['quickbooks']} → {spec['salesforce']}: {message}", name, where="on_delete")
+    ]
 
 
 # -- I/O ------------------------------------------------------------------------------------------
@@ -306,41 +400,32 @@ class DescribeUnavailable(Exception):
     """Salesforce cannot be asked (not connected or not answering): nothing can be checked."""
 
 
-def describe_fields(describe: Mapping[str, Any]) -> dict[str, dict]:
-    """What the check keeps of a describe answer (it is cached as this, JSON-ready)."""
-    return {
-        f["name"]: {
-            "name": f["name"],
-            "label": f.get("label") or f["name"],
-            "type": f.get("type", ""),
-            "required_on_create": bool(
-                f.get("createable")
-                and not f.get("nillable")
-                and not f.get("defaultedOnCreate")
-                and f.get("type") != "boolean"
-            ),
-            "external_id": bool(f.get("externalId")),
-            "length": f.get("length") or None,
-        }
-        for f in describe.get("fields", [])
-    }
-
-
-def describe_cache_key(org_id: str, sobject: str) -> str:
-    return f"sf-describe-fields:{org_id}:{sobject}"
+def salesforce_field(described: Mapping[str, Any]) -> SalesforceField:
+    """The check's view of one field of a describe answer."""
+    return SalesforceField(
+        name=described["name"],
+        label=described.get("label") or described["name"],
+        type=described.get("type", ""),
+        required_on_create=bool(
+            described.get("createable")
+            and not described.get("nillable")
+            and not described.get("defaultedOnCreate")
+            and described.get("type") != "boolean"
+        ),
+        external_id=bool(described.get("externalId")),
+        length=described.get("length") or None,
+        writable=bool(described.get("createable") or described.get("updateable")),
+    )
 
 
 def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], Describe | None]:
-    """describe(sobject) for the connected org, cached for a few minutes in the shared cache.
+    """describe(sobject) for the connected org, from the connector's shared describe cache.
     Raises DescribeUnavailable when the org is not connected or does not answer."""
     org = org or db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
     if org is None or org.status != ConnectionStatus.CONNECTED:
         raise DescribeUnavailable(
             "Salesforce is not connected, so the mapping's fields cannot be checked."
         )
-    client: SalesforceClient | None = None
-    cache = queue.backend()
-
     described: dict[str, Describe | None] = {}  # a page checks many mappings of few objects
     failed: list[DescribeUnavailable] = []
 
@@ -351,48 +436,50 @@ def salesforce_describer(org: SalesforceOrg | None = None) -> Callable[[str], De
             raise failed[0]
         if sobject not in described:
             try:
-                described[sobject] = fetch(sobject)
-            except DescribeUnavailable as exc:
-                failed.append(exc)
-                raise
+                fields = salesforce_schema.fields(sobject)
+            except salesforce_schema.SchemaUnavailable as exc:
+                failed.append(DescribeUnavailable(f"Salesforce did not answer: {exc}"))
+                raise failed[0] from exc
+            described[sobject] = (
+                None if fields is None else {n: salesforce_field(f) for n, f in fields.items()}
+            )
         return described[sobject]
 
-    def fetch(sobject: str) -> Describe | None:
-        nonlocal client
-        key = describe_cache_key(org.org_id, sobject)
-        fields = cache.cache_get(key)
-        if fields is None:
-            client = client or SalesforceClient(org)
-            try:
-                answer = client.call(
-                    f"describe {sobject}", lambda sf: getattr(sf, sobject).describe()
-                )
-            except SalesforceCallError as exc:
-                if exc.status == 404:
-                    fields = {}
-                else:
-                    raise DescribeUnavailable(f"Salesforce did not answer: {exc}") from exc
-            except ConnectorError as exc:
-                raise DescribeUnavailable(f"Salesforce did not answer: {exc}") from exc
-            else:
-                fields = describe_fields(answer)
-            cache.cache_set(key, fields, DESCRIBE_TTL_SECONDS)
-        if not fields:
-            return None
-        return {name: SalesforceField(**field) for name, field in fields.items()}
-
     return describe
+
+
+def page_describer() -> Callable[[str], Describe | None]:
+    """One describer for a whole page, so each Salesforce object is described once; without a
+    connected org it raises DescribeUnavailable when used, which `check` reports per mapping."""
+    try:
+        return salesforce_describer()
+    except DescribeUnavailable as exc:
+        message = str(exc)
+
+        def unavailable(_sobject: str) -> Describe | None:
+            raise DescribeUnavailable(message)
+
+        return unavailable
 
 
 def check(
     mapping: ObjectMapping,
     describe: Callable[[str], Describe | None] | None = None,
-    catalogue: QuickBooksCatalogue | None = None,
+    catalogue: QuickBooksCatalogue | None = qbo_fields.catalogue,
 ) -> list[Problem]:
     """The mapping's problems against the connected org; not being able to ask Salesforce is
     itself a (blocking) problem."""
+    return check_spec(mapping.spec, describe, catalogue)
+
+
+def check_spec(
+    spec: Mapping[str, Any],
+    describe: Callable[[str], Describe | None] | None = None,
+    catalogue: QuickBooksCatalogue | None = qbo_fields.catalogue,
+) -> list[Problem]:
+    """`check` for a mapping not stored yet (the editor's form as it stands)."""
     try:
-        return problems(mapping.spec, describe or salesforce_describer(), catalogue)
+        return problems(spec, describe or salesforce_describer(), catalogue)
     except DescribeUnavailable as exc:
         return [Problem(str(exc))]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -53,14 +54,40 @@ class LiveGateway:
         from tests.fakes.server import BackgroundServer
 
         self.app = None
+        self._in_flight = 0
+        self._idle = threading.Condition()
         self.server = BackgroundServer(self._dispatch, 0, None).start()
         self.url = self.server.url
 
     def _dispatch(self, environ, start_response):
-        if self.app is None:
+        with self._idle:
+            app = self.app
+            if app is not None:
+                self._in_flight += 1
+        if app is None:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"no app under test"]
-        return self.app.wsgi_app(environ, start_response)
+        try:
+            # The body is built here, so the request's database work is done before it counts
+            # as finished.
+            result = app.wsgi_app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def detach(self, timeout: float = 30.0) -> None:
+        """Stop handing requests to the app and wait for those under way: a connection a
+        request returns after the test disposed the pool would be orphaned with the old pool."""
+        with self._idle:
+            self.app = None
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
+                raise AssertionError(f"{self._in_flight} gateway requests still running")
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +179,7 @@ def app(fakes, database_url, redis_url, live_gateway, app_overrides):
         _truncate_all()
         live_gateway.app = app
         yield app
-        live_gateway.app = None
+        live_gateway.detach()
         db.session.remove()
         db.engine.dispose()
 

@@ -234,7 +234,8 @@ def test_check_unknown_object_and_line_items():
 
 def test_check_against_the_fake_orgs_describe(gateway):
     mapping, _company = rows()
-    found = mapping_check.check(mapping)
+    # Blocking only: the QuickBooks catalogue adds length warnings (BillingCity keeps 40).
+    found = mapping_check.blocking(mapping_check.check(mapping))
     assert [p.field for p in found] == ["Name"]
     assert found[0].message.endswith("Account Name (Name) is not mapped and has no default.")
     missing = ObjectMapping()

@@ -49,4 +49,4 @@ def test_a_429_stops_the_company_for_the_real_60_seconds(
             )
             assert gap.total_seconds() >= 60
         finally:
-            live_gateway.app = None  # the `app` fixture's teardown follows
+            live_gateway.detach()  # the `app` fixture's teardown follows

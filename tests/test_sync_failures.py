@@ -314,4 +314,4 @@ def test_embedded_mode_syncs_with_sqlite_and_no_redis(app, tmp_path, fakes, live
                 "redis": "not configured",
             }
         finally:
-            live_gateway.app = None
+            live_gateway.detach()

@@ -30,6 +30,21 @@ RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVA
 DESCRIBE_TTL = 300.0
 # "duplicate value found: QBO_Id__c duplicates value on record with id: 001..."
 DUPLICATE_FIELD = re.compile(r"duplicate value found: (\S+) duplicates")
+# What the gateway reads from a field's describe; the rest is dropped before caching.
+DESCRIBE_FIELD_KEYS = (
+    "name", "label", "type", "length", "nillable", "createable", "updateable",
+    "defaultedOnCreate", "externalId", "unique", "referenceTo",
+)  # fmt: skip
+
+
+def describe_cache_key(org_id: str, sobject: str | None = None) -> str:
+    """Where the shared cache keeps an object's describe (``sobject`` None: describe global)."""
+    return f"sf-describe:v2:{org_id}:{sobject}" if sobject else f"sf-describe-global:{org_id}"
+
+
+def trimmed_field(field: dict) -> dict:
+    """What the gateway keeps of one field of a describe answer."""
+    return {name: field.get(name) for name in DESCRIBE_FIELD_KEYS}
 
 
 def store_token(org: SalesforceOrg, token: dict) -> None:
@@ -216,14 +231,33 @@ class SalesforceClient:
 
     def field_types(self, sobject: str) -> dict[str, str]:
         """Field name -> describe type, cached for a few minutes and shared by all workers."""
-        key = f"sf-describe:{self.org_id}:{sobject}"
+        return {field["name"]: field["type"] for field in self.describe_fields(sobject)}
+
+    def describe_fields(self, sobject: str) -> list[dict]:
+        """The object's fields as describe gives them (the keys the gateway reads), cached for a
+        few minutes and shared by all processes: describe is slow and counts against limits."""
+        key = describe_cache_key(self.org_id, sobject)
         cache = queue.backend()
-        types = cache.cache_get(key)
-        if types is None:
+        fields = cache.cache_get(key)
+        if fields is None:
             describe = self.call(f"describe {sobject}", lambda sf: getattr(sf, sobject).describe())
-            types = {field["name"]: field["type"] for field in describe["fields"]}
-            cache.cache_set(key, types, DESCRIBE_TTL)
-        return types
+            fields = [trimmed_field(field) for field in describe["fields"]]
+            cache.cache_set(key, fields, DESCRIBE_TTL)
+        return fields
+
+    def describe_objects(self) -> list[dict]:
+        """Name and label of every object in the org (describe global), cached like fields."""
+        key = describe_cache_key(self.org_id)
+        cache = queue.backend()
+        objects = cache.cache_get(key)
+        if objects is None:
+            answer = self.call("describe global", lambda sf: sf.describe())
+            objects = [
+                {"name": item["name"], "label": item.get("label") or item["name"]}
+                for item in answer["sobjects"]
+            ]
+            cache.cache_set(key, objects, DESCRIBE_TTL)
+        return objects
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
