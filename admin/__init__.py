@@ -2,7 +2,7 @@
 
 Every page renders in full; an HTMX request gets only the block it swaps (see rendering.py).
 Modules: auth (sign-in, the guard on /admin and /oauth), csrf (tokens on every unsafe request),
-pages (home, setup), connections, mappings, realtime.
+pages (setup), dashboard (home), log (the sync log), connections, mappings, realtime.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def init_app(app: Flask) -> None:
         auth,
         connections,
         csrf,
+        dashboard,
+        log,
         mappings,
         pages,
         realtime,

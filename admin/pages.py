@@ -1,10 +1,11 @@
-"""The admin home page and the set-up page (the first page until both connections exist)."""
+"""The set-up page: the first page until both connections exist (the home page, the dashboard,
+sends a gateway with nothing connected here)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, redirect
+from flask import current_app
 from sqlalchemy import func, select
 
 from gateway.extensions import db
@@ -37,13 +38,6 @@ def connected() -> Connected:
     )
     org_status = db.session.scalar(select(SalesforceOrg.status).limit(1))
     return Connected(companies or 0, org_status == ConnectionStatus.CONNECTED)
-
-
-@bp.get("/")
-def index():
-    if not connected().both:
-        return redirect("/admin/setup")
-    return render_page("admin/index.html", title="Home")
 
 
 def _next_step(config, state: Connected, mapped: list[str], realtime_on: bool) -> tuple[str, str]:

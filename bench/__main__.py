@@ -1,8 +1,8 @@
 """`python -m bench`: run the benchmarks, write bench/results/*.json and a summary.
 
-BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated,admin_pages,to_quickbooks,batch
-picks a subset (default: all); batch is bench/batch.py (backfill, reconcile, real time during a
-backfill).
+BENCH_ONLY=ingest,burst,single,burst_latency,burst_aggregated,admin_pages,sync_log,
+to_quickbooks,batch picks a subset (default: all); batch is bench/batch.py (backfill, reconcile,
+real time during a backfill).
 Other knobs are environment variables read in bench/stack.py, bench/ingest.py and bench/e2e.py.
 """
 
@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import admin_pages, batch, e2e, ingest, report, to_quickbooks
+from . import admin_pages, batch, e2e, ingest, report, sync_log, to_quickbooks
 from .procs import Processes, free_port
 from .stack import REPO, Options, Stack
 
@@ -32,6 +32,7 @@ ALL = (
     "burst_latency",
     "burst_aggregated",
     "admin_pages",
+    "sync_log",
     "to_quickbooks",
     "batch",
 )
@@ -106,6 +107,8 @@ def main() -> int:
         if "admin_pages" in only:
             # Its own database and in-process app: runs before the stack starts its processes.
             results["admin_pages"] = admin_pages.run(stack.options, log)
+        if "sync_log" in only:  # the same: its own database, in-process
+            results["sync_log"] = sync_log.run(stack.options, log)
         stack.recreate_database()
         stack.flush_redis()
         try:
@@ -130,7 +133,7 @@ def main() -> int:
             log(f"bare Flask endpoint on port {bare_port}")
             results["ingest"] = ingest.run(stack, bare_port, work_dir, log)
             processes.stop("bare")
-        own_runners = ("ingest", "admin_pages", "to_quickbooks", "batch")
+        own_runners = ("ingest", "admin_pages", "sync_log", "to_quickbooks", "batch")
         e2e_only = [name for name in only if name not in own_runners]
         if e2e_only:
             results.update(e2e.run(stack, e2e_only, log, results["problems"]))

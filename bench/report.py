@@ -208,6 +208,20 @@ def _batch(lines: list[str], batch: dict) -> None:
         ]
 
 
+def _sync_log(lines: list[str], result: dict) -> None:
+    lines += [
+        f"## Sync log and dashboard with {result['events']:,} events (server time, aim < 100 ms)",
+        "",
+        "| page | path | median ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
+    for label, timing in result["pages"].items():
+        lines.append(
+            f"| {label} | `{timing['path']}` | {timing['median_ms']} | {timing['p95_ms']} |"
+        )
+    lines.append("")
+
+
 def render(results: dict) -> str:
     machine = results.get("machine", {})
     lines = [
@@ -249,6 +263,8 @@ def render(results: dict) -> str:
         _to_quickbooks(lines, results["to_quickbooks"])
     if "batch" in results:
         _batch(lines, results["batch"])
+    if "sync_log" in results:
+        _sync_log(lines, results["sync_log"])
     for note in results.get("notes") or []:
         lines.append(f"- note: {note}")
     for problem in results.get("problems") or []:

@@ -17,6 +17,7 @@ from .connectors.tokens import (
     refresh_grant,
     token_lock,
 )
+from .events_cli import events_group
 from .extensions import db
 from .inbound import callout_routing
 from .salesforce_package import salesforce_package_group
@@ -182,3 +183,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sweep_command)
     app.cli.add_command(salesforce_package_group)
     batch_cli.init_app(app)  # flask sync run | reconcile
+    app.cli.add_command(events_group)

@@ -47,6 +47,11 @@ TUNABLES: dict[str, tuple[type, Any]] = {
     "EVENT_MAX_ATTEMPTS": (int, 8),
     "RETRY_BASE_SECONDS": (float, 30.0),  # backoff: base * 2**(attempt-1), capped at an hour
     "CLAIM_BATCH_SIZE": (int, 1000),
+    # Retention (gateway.retention): payloads, then whole rows; failed events are kept.
+    "EVENT_PAYLOAD_RETENTION_DAYS": (int, 30),
+    "EVENT_RETENTION_DAYS": (int, 90),
+    "RETENTION_INTERVAL_SECONDS": (float, 3600.0),
+    "RETENTION_BATCH_SIZE": (int, 500),
     "CALLOUT_MAX_SKEW_SECONDS": (int, 300),
     # Batch runs read QuickBooks a page at a time (its query maximum) and commit each page.
     "BATCH_PAGE_SIZE": (int, 1000),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +18,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from . import dialects
 from .extensions import db
 from .inbound.storable import clean_text, column_length, is_clean, misfit, storable_time
-from .models import Event, EventStatus, utcnow
+from .models import Event, EventAttempt, EventStatus, utcnow
 
 log = logging.getLogger(__name__)
 _COLUMNS = Event.__table__.c
@@ -233,15 +235,126 @@ def backoff_seconds(attempts: int) -> float:
     return min(base * 2 ** max(attempts - 1, 0), 3600.0)
 
 
+@dataclass
+class AttemptDetail:
+    """What a sync saw and did for one event, kept with the outcome (see record_attempt)."""
+
+    source: Any = None
+    written: Any = None
+    before: Any = None
+    error: Any = None
+    target_object: str | None = None
+    target_id: str | None = None
+
+
+def record_attempt(
+    event: Event,
+    *,
+    source: Any = None,
+    written: Any = None,
+    before: Any = None,
+    error: Any = None,
+    target_object: str | None = None,
+    target_id: str | None = None,
+) -> None:
+    """Hand the log what this try read and wrote; saved by the finish() or fail() that follows.
+
+    `source` is the record as read, `written` the payload sent, `before` the target's fields as
+    they were (None: the log compares with the previous write of the same record), `error` the
+    API's answer (a connector exception, or a Salesforce result dict with `errors`).
+    """
+    # Kept on the instance, not in a column, until the finish() or fail() of this try saves it.
+    event.__dict__["_attempt_detail"] = AttemptDetail(
+        source, written, before, error, target_object, target_id
+    )
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return clean_text(json.dumps(value, sort_keys=True, default=str))
+
+
+def error_fields(error: Any) -> tuple[str | None, str | None, str | None, list[str]]:
+    """(code, message, intuit_tid, fields) of an API error, whatever shape it came in."""
+    if error is None:
+        return None, None, None, []
+    if isinstance(error, dict):
+        errors = error.get("errors") or []
+        first = errors[0] if errors and isinstance(errors[0], dict) else {}
+        message = "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict))
+        return (
+            first.get("statusCode") or first.get("errorCode"),
+            message or None,
+            None,
+            list(first.get("fields") or []),
+        )
+    errors = getattr(error, "errors", None) or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    code = (
+        getattr(error, "code", None)
+        or first.get("errorCode")
+        or first.get("statusCode")
+        or type(error).__name__
+    )
+    fields = list(first.get("fields") or [])
+    return str(code), str(error), getattr(error, "intuit_tid", None), fields
+
+
+# What varies from record to record in a reason: ids, numbers, quoted values.
+_VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|\b(?=\w*\d)\w{6,}\b|\d+")
+
+
+def failure_cause(reason: str, detail: AttemptDetail | None) -> str:
+    code, _, _, fields = error_fields(detail.error if detail else None)
+    if code:
+        target = detail.target_object if detail else None
+        where = ", ".join(f"{target}.{f}" if target else f for f in fields)
+        cause = f"{code} on {where}" if where else (f"{code} on {target}" if target else code)
+    else:
+        cause = _VARYING.sub("…", reason)
+    return cause[: column_length(_COLUMNS["failure_cause"])]
+
+
+def _save_attempt(event: Event, reason: str | None) -> AttemptDetail | None:
+    detail = event.__dict__.pop("_attempt_detail", None)
+    code, message, tid, _ = error_fields(detail.error if detail else None)
+    db.session.add(
+        EventAttempt(
+            event_id=event.id,
+            attempted_at=utcnow(),
+            outcome=event.status,
+            reason=None if reason is None else clean_text(reason),
+            error_code=None if code is None else clean_text(code)[:128],
+            error_message=None if message is None else clean_text(message),
+            intuit_tid=tid,
+            target_object=detail.target_object if detail else None,
+            target_id=detail.target_id if detail else None,
+            source=_json_text(detail.source) if detail else None,
+            written=_json_text(detail.written) if detail else None,
+            before=_json_text(detail.before) if detail else None,
+        )
+    )
+    return detail
+
+
 def finish(event: Event, status: str, reason: str | None = None) -> None:
     event.status = status
     event.reason = reason
+    event.failure_cause = None
     event.retryable = None
     event.not_before = None
+    _save_attempt(event, reason)
 
 
-def fail(event: Event, reason: str, retryable: bool) -> None:
+def fail(event: Event, reason: str, retryable: bool, error: Any = None) -> None:
     """Record a failure; a retryable one is tried again after a backoff, up to a limit."""
+    if error is not None:
+        recorded = event.__dict__.get("_attempt_detail")
+        if recorded is None:
+            record_attempt(event, error=error)
+        else:  # keep what the sync read and wrote before the call that failed
+            recorded.error = error
     event.status = EventStatus.FAILED
     event.reason = reason
     max_attempts = current_app.config["EVENT_MAX_ATTEMPTS"]
@@ -252,6 +365,8 @@ def fail(event: Event, reason: str, retryable: bool) -> None:
     event.not_before = (
         utcnow() + timedelta(seconds=backoff_seconds(event.attempts)) if retryable else None
     )
+    detail = _save_attempt(event, event.reason)
+    event.failure_cause = failure_cause(reason, detail)
 
 
 def release(events: Iterable[Event], not_before: datetime | None, reason: str | None) -> None:
@@ -286,6 +401,44 @@ def retry(event_ids: Iterable[int]) -> set[str]:
         keys.add(event.sync_key)
     db.session.commit()
     return {key for key in keys if key}
+
+
+def resolve(event_ids: Iterable[int], note: str) -> int:
+    """A person marks failed events as dealt with: ignored, the reason kept beside the note."""
+    events = db.session.execute(
+        select(Event).where(Event.id.in_(list(event_ids)), Event.status == EventStatus.FAILED)
+    ).scalars()
+    resolved = 0
+    for event in events:
+        event.status = EventStatus.IGNORED
+        event.reason = f"{note} (was: {event.reason})"
+        event.retryable = None
+        event.not_before = None
+        resolved += 1
+    db.session.commit()
+    return resolved
+
+
+def resync(events: Iterable[Event], why: str) -> set[str]:
+    """A new pending event per record, so the sync reads the source afresh (never the stale
+    payload); returns the sync keys to schedule."""
+    stamp = utcnow().isoformat()
+    incoming = [
+        IncomingEvent(
+            source=event.source,
+            dedupe_key=f"resync:{event.id}:{stamp}",
+            account_id=event.account_id,
+            company_id=event.company_id,
+            entity=event.entity,
+            record_id=event.record_id,
+            operation="update",
+            sync_key=event.sync_key,
+            reason=why,
+        )
+        for event in events
+        if event.record_id and event.sync_key
+    ]
+    return store(incoming)[1]
 
 
 def hand_back_claim(sync_key: str, claim_token: str | None, reason: str | None = None) -> int:

@@ -71,3 +71,10 @@ def reconcile(realm_id: str | None = None) -> dict:
 
     with _context():
         return reconcile.reconcile_all(realm_id)
+
+
+def run_bulk_action(action_id: str) -> dict:
+    from . import bulk_actions
+
+    with _context():
+        return bulk_actions.run(action_id)

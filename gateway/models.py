@@ -141,6 +141,34 @@ class Event(db.Model):
         UniqueConstraint("source", "dedupe_key", name="uq_events_source_dedupe_key"),
         Index("ix_events_sync_key_status", "sync_key", "status"),
         Index("ix_events_status_received_at", "status", "received_at"),
+        # The sync log (gateway.event_log): newest first by id within each filter, a record
+        # found by its id, the dashboard's last-24-hours aggregate read from the index alone.
+        Index("ix_events_status_id", "status", "id"),
+        Index("ix_events_company_id_id", "company_id", "id"),
+        Index("ix_events_entity_id", "entity", "id"),
+        Index("ix_events_record_id", "record_id"),
+        Index("ix_events_deleted_id", "deleted_id"),
+        Index(
+            "ix_events_received_at_summary",
+            "received_at",
+            postgresql_include=["company_id", "entity", "status"],
+        ),
+        # Retention walks only the rows that still hold a payload.
+        Index(
+            "ix_events_payload_kept",
+            "received_at",
+            postgresql_where="payload IS NOT NULL",
+            sqlite_where="payload IS NOT NULL",
+        ),
+        # Failure groups, filtered by company or not, from this index alone.
+        Index(
+            "ix_events_failure_causes",
+            "entity",
+            "failure_cause",
+            "company_id",
+            postgresql_where="status = 'failed'",
+            sqlite_where="status = 'failed'",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -159,6 +187,9 @@ class Event(db.Model):
     sync_key: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=EventStatus.PENDING)
     reason: Mapped[str | None] = mapped_column(Text)
+    # The failure reason without what varies per record ("REQUIRED_FIELD_MISSING on
+    # Account.Name"), so failures of one cause are grouped and fixed once.
+    failure_cause: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     retryable: Mapped[bool | None] = mapped_column(Boolean)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -176,6 +207,31 @@ class Event(db.Model):
         return f"<Event {self.id} {self.entity}/{self.record_id} {self.operation} {self.status}>"
 
 
+class EventAttempt(db.Model):
+    """One try at an event: when, how it ended, the API's error, and what was read and written.
+
+    `source`, `written` and `before` are JSON text; retention empties them after
+    EVENT_PAYLOAD_RETENTION_DAYS and keeps the row.
+    """
+
+    __tablename__ = "event_attempts"
+    __table_args__ = (Index("ix_event_attempts_event_id", "event_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))  # an EventStatus
+    reason: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(128))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    intuit_tid: Mapped[str | None] = mapped_column(String(128))
+    target_object: Mapped[str | None] = mapped_column(String(128))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(Text)
+    written: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[str | None] = mapped_column(Text)
+
+
 class RecordLink(db.Model):
     """Ties one QuickBooks record to its Salesforce record, per mapping and company."""
 
@@ -183,6 +239,9 @@ class RecordLink(db.Model):
     __table_args__ = (
         UniqueConstraint("mapping_id", "company_id", "quickbooks_id", name="uq_links_quickbooks"),
         Index("ix_links_salesforce", "mapping_id", "salesforce_id"),
+        # The sync log finds a record's events by either side's id alone.
+        Index("ix_links_salesforce_id", "salesforce_id"),
+        Index("ix_links_quickbooks_id", "quickbooks_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

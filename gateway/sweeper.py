@@ -14,7 +14,7 @@ import threading
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from . import inbox, queue
+from . import inbox, queue, retention
 from .extensions import db
 from .models import Event, EventStatus, utcnow
 from .sync_key import SyncKey
@@ -102,6 +102,7 @@ def start_thread(app: Flask, stop: threading.Event | None = None) -> threading.T
             try:
                 with app.app_context():
                     sweep()
+                    retention.run_if_due()
             except Exception:  # keep sweeping; a database or Redis outage is temporary
                 log.exception("sweep failed")
             if stop.wait(app.config["SWEEPER_INTERVAL_SECONDS"]):

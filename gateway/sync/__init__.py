@@ -132,7 +132,7 @@ def _drain_locked(sync_key: str, run_id: str) -> int:
         reconnect = isinstance(exc, ReconnectNeeded)
         reason = f"{RECONNECT_PREFIX}{exc}" if reconnect else str(exc)
         for event in _still_ours(events, run_id):
-            inbox.fail(event, reason, retryable=exc.retryable and not reconnect)
+            inbox.fail(event, reason, retryable=exc.retryable and not reconnect, error=exc)
         db.session.commit()
     except Exception as exc:
         # Never a silent success: record it on the events, then let RQ record the job failed.

@@ -64,6 +64,8 @@ class QuickBooksToSalesforce(ParentSync):
         self.written_flagged: set[tuple[int, str]] = set()
         # per (entity, id): SyncToken and content hash of the version read, kept on the link
         self.quickbooks_state: dict[tuple[str, str], dict] = {}
+        # what was read and written per (QuickBooks entity, id), for the sync log's attempts
+        self.attempt_details: dict[tuple[str, str], dict] = defaultdict(dict)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -130,6 +132,8 @@ class QuickBooksToSalesforce(ParentSync):
         waiting = self._later_salesforce_edits(existing, records)
         for record in records:
             qbo_id = record["Id"]
+            detail = self.attempt_details[(spec["quickbooks"], qbo_id)]
+            detail.update(source=record, target_object=spec["salesforce"])
             try:
                 payload = mapping.to_salesforce(
                     mapping.clean_quickbooks_record(record), spec, resolved, field_types
@@ -158,6 +162,7 @@ class QuickBooksToSalesforce(ParentSync):
                 payload[flag_field] = inactive
                 if inactive:
                     self.written_flagged.add((spec_row.id, qbo_id))
+            detail["written"] = payload
             digest = salesforce_content_hash(payload, line_rows)
             link = existing.get(qbo_id)
             state = self._quickbooks_state(spec, record)
@@ -375,16 +380,20 @@ class QuickBooksToSalesforce(ParentSync):
         self, spec_row: ObjectMapping, qbo_id: str, digest: str, result: dict
     ) -> None:
         spec = spec_row.spec
+        detail = self.attempt_details[(spec["quickbooks"], qbo_id)]
         if "_error" in result:
             error = result["_error"]
+            detail["error"] = error
             self._outcomes(spec, qbo_id).append(
                 Outcome(EventStatus.FAILED, str(error), error.retryable)
             )
             return
         if not result.get("success"):
+            detail["error"] = result
             reason, retryable = record_error(result, spec["external_id"])
             self._outcomes(spec, qbo_id).append(Outcome(EventStatus.FAILED, reason, retryable))
             return
+        detail["target_id"] = result["id"]
         self.link_writes.save(
             spec_row.id,
             self.company.id,
@@ -482,6 +491,8 @@ class QuickBooksToSalesforce(ParentSync):
 
     def _finish_events(self) -> None:
         for event in self.events:
+            if detail := self.attempt_details.get((self.entity, event.record_id)):
+                inbox.record_attempt(event, **detail)
             outcomes = list(self.outcomes.get((self.entity, event.record_id), []))
             if event.operation == "merge" and event.deleted_id:
                 outcomes += self.outcomes.get((self.entity, event.deleted_id), [])
