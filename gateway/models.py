@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -157,8 +158,8 @@ class Event(db.Model):
         Index(
             "ix_events_payload_kept",
             "received_at",
-            postgresql_where="payload IS NOT NULL",
-            sqlite_where="payload IS NOT NULL",
+            postgresql_where=text("payload IS NOT NULL"),
+            sqlite_where=text("payload IS NOT NULL"),
         ),
         # Failure groups, filtered by company or not, from this index alone.
         Index(
@@ -166,8 +167,8 @@ class Event(db.Model):
             "entity",
             "failure_cause",
             "company_id",
-            postgresql_where="status = 'failed'",
-            sqlite_where="status = 'failed'",
+            postgresql_where=text("status = 'failed'"),
+            sqlite_where=text("status = 'failed'"),
         ),
     )
 

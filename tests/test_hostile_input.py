@@ -309,7 +309,7 @@ def test_a_callout_keeps_its_valid_records_whatever_else_it_holds(
     body = dumps(callout_body(records, type=kind))
     since = utcnow()
     response = client.post(CALLOUT, data=body, headers=callout_signature(body, "good"))
-    keys = [f"sf:{REALM}:Account:{record['id']}:{record['modstamp']}" for record in valid]
+    keys = [f"sf:{REALM}:Account:{record['id']}:upsert:{record['modstamp']}" for record in valid]
     assert_stored_as_pending(response, keys, since)
 
 
