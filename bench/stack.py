@@ -120,8 +120,9 @@ class Stack:
         redis.Redis.from_url(self.redis_url).flushdb()
 
     def reset_inbox(self, links: bool = False) -> None:
-        """Empty the events inbox (and the record links) and the bench's Redis DB."""
-        tables = "events, record_links" if links else "events"
+        """Empty the events inbox with its attempts (and the record links) and the bench's Redis
+        DB."""
+        tables = "events, event_attempts" + (", record_links" if links else "")
         self.sql(f"TRUNCATE {tables} RESTART IDENTITY")
         self.flush_redis()
 
