@@ -13,7 +13,7 @@ from gateway import queue
 from gateway.batch import reconcile
 from gateway.extensions import db
 from gateway.models import EventStatus, Watermark
-from tests.support.scenario import connect
+from tests.support.scenario import INVOICES_YAML, connect, invoice_lines
 
 
 @pytest.fixture
@@ -135,8 +135,6 @@ def test_a_finished_backfill_moves_the_watermark_so_it_is_not_redone(gw, runner,
 
 
 def test_an_invoice_deleted_while_the_gateway_was_down_is_deleted_per_policy(app, runner, fakes):
-    from tests.test_sync_quickbooks_to_salesforce import INVOICES_YAML, invoice_lines
-
     gw = connect(app, runner, fakes, INVOICES_YAML)  # invoices: real time, on_delete: delete
     customer = gw.customer(DisplayName="Acme Ltd")
     invoice = gw.platforms.qbo_save(

@@ -12,28 +12,7 @@ from gateway.inbound.signatures import intuit_signature
 from gateway.models import EventStatus, ObjectMapping, RecordLink
 from tests.conftest import VERIFIER_TOKEN
 from tests.support.factories import cloudevent, signed
-from tests.support.scenario import connect
-
-INVOICES_YAML = """
-mappings:
-  - name: customers
-    quickbooks: Customer
-    salesforce: Account
-    realtime: false
-    fields:
-      - {quickbooks: DisplayName, salesforce: Name, required: true}
-  - name: invoices
-    quickbooks: Invoice
-    salesforce: Opportunity
-    realtime: true
-    on_delete: delete
-    fields:
-      - {quickbooks: DocNumber, salesforce: Name, required: true}
-      - {quickbooks: TxnDate, salesforce: CloseDate, type: date}
-      - {quickbooks: TotalAmt, salesforce: Amount}
-      - {quickbooks: PrivateNote, salesforce: StageName, default: Closed Won}
-      - {quickbooks: CustomerRef.value, salesforce: AccountId, lookup: customers}
-"""
+from tests.support.scenario import INVOICES_YAML, connect, invoice_lines
 
 
 @pytest.fixture
@@ -224,17 +203,6 @@ def test_a_redelivered_webhook_writes_nothing_twice(gw):
     assert writes(gw, "sf") == []
     assert len(gw.accounts()) == 1
     assert gw.account(customer["Id"])["Name"] == "Acme Ltd"
-
-
-def invoice_lines(gw, amount: float) -> list[dict]:
-    item = gw.platforms.qbo_save(gw.realm, "Item", {"Name": f"Service {amount}", "Type": "Service"})
-    return [
-        {
-            "Amount": amount,
-            "DetailType": "SalesItemLineDetail",
-            "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
-        }
-    ]
 
 
 def test_invoice_before_its_customer_syncs_the_customer_first(app, runner, fakes):

@@ -12,6 +12,27 @@ from tests.support.drain import settle
 from tests.support.factories import CUSTOMERS_YAML, add_mappings
 from tests.support.platforms import Platforms
 
+INVOICES_YAML = """
+mappings:
+  - name: customers
+    quickbooks: Customer
+    salesforce: Account
+    realtime: false
+    fields:
+      - {quickbooks: DisplayName, salesforce: Name, required: true}
+  - name: invoices
+    quickbooks: Invoice
+    salesforce: Opportunity
+    realtime: true
+    on_delete: delete
+    fields:
+      - {quickbooks: DocNumber, salesforce: Name, required: true}
+      - {quickbooks: TxnDate, salesforce: CloseDate, type: date}
+      - {quickbooks: TotalAmt, salesforce: Amount}
+      - {quickbooks: PrivateNote, salesforce: StageName, default: Closed Won}
+      - {quickbooks: CustomerRef.value, salesforce: AccountId, lookup: customers}
+"""
+
 
 @dataclass
 class Scenario:
@@ -71,3 +92,15 @@ def connect(app, runner, fakes, mappings: str = CUSTOMERS_YAML) -> Scenario:
     add_mappings(mappings)
     platforms.clear_calls()
     return Scenario(app, platforms, company["realmId"])
+
+
+def invoice_lines(gw: Scenario, amount: float) -> list[dict]:
+    """One service line of `amount`, on an Item made for it."""
+    item = gw.platforms.qbo_save(gw.realm, "Item", {"Name": f"Service {amount}", "Type": "Service"})
+    return [
+        {
+            "Amount": amount,
+            "DetailType": "SalesItemLineDetail",
+            "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
+        }
+    ]
