@@ -612,6 +612,16 @@ def test_qbo_concurrency_limit(fakes, client, http):
     assert statuses.count(429) >= 1 and statuses.count(200) >= 2
 
 
+def test_an_injected_fault_is_as_slow_as_an_answer(qbo, client):
+    # Tests that race a run against a slow platform rely on its errors being slow too.
+    client.settings(
+        "quickbooks", latency_ms=300, fail_next=[{"match": r"/customer/", "status": 500}]
+    )
+    started = time.monotonic()
+    assert qbo.get("customer/1").status_code == 500
+    assert time.monotonic() - started >= 0.3
+
+
 @pytest.mark.parametrize("style", ["fault", "xml", "fault-in-200", "lowercase"])
 def test_qbo_fail_next_body_styles(qbo, client, style):
     qbo.create("Customer", {"DisplayName": "Acme"})

@@ -155,15 +155,20 @@ def install_hooks(app: Flask, fake: FakeBase) -> None:
             return None
         rule = fake.settings.take_fault(request.method, request.path)
         if rule is not None:
+            # A platform that fails is no faster than one that answers.
+            _wait_latency()
             return fake.fault_response(rule)
         refused = fake.admit(info)
         if refused is not None:
             return refused
         g.admitted = True
+        _wait_latency()
+        return None
+
+    def _wait_latency() -> None:
         latency = fake.settings["latency_ms"]
         if latency:
             time.sleep(latency / 1000)
-        return None
 
     @app.after_request
     def _after(response: Response) -> Response:
