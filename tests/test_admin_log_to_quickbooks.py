@@ -41,9 +41,7 @@ def sync_account(gw, fields: dict, account_id: str | None = None):
     return gw.events(source="salesforce")[-1], account
 
 
-def test_an_event_shows_the_record_read_the_body_written_and_the_quickbooks_id(
-    gw, admin_client
-):
+def test_an_event_shows_the_record_read_the_body_written_and_the_quickbooks_id(gw, admin_client):
     event, account = sync_account(gw, {"Name": "Acme Ltd", "BillingCity": "Leeds"})
     assert event.status == EventStatus.SYNCED, event.reason
     [customer] = gw.platforms.qbo_records(gw.realm, "Customer")
