@@ -4,30 +4,19 @@ callouts through the emulators and the real worker."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from gateway import event_log
 from gateway.models import EventStatus
+from tests.support.events import changed_rows
+from tests.support.factories import TWO_WAY_CUSTOMERS_YAML
 from tests.support.salesforce_changes import send_callout
 from tests.support.scenario import connect
-
-CUSTOMERS_YAML = """
-mappings:
-  - name: customers
-    quickbooks: Customer
-    salesforce: Account
-    realtime: true
-    fields:
-      - {quickbooks: DisplayName, salesforce: Name, required: true}
-      - {quickbooks: BillAddr.City, salesforce: BillingCity}
-"""
 
 
 @pytest.fixture
 def gw(app, runner, fakes):
-    return connect(app, runner, fakes, CUSTOMERS_YAML)
+    return connect(app, runner, fakes, TWO_WAY_CUSTOMERS_YAML)
 
 
 def sync_account(gw, fields: dict, account_id: str | None = None):
@@ -70,8 +59,7 @@ def test_an_update_shows_what_it_changed_in_quickbooks(gw, admin_client):
     assert event_log.attempts(second)[-1].target_id == customer["Id"]
 
     detail = admin_client.get(f"/admin/log/{second.id}").text
-    diff = detail.split('id="diff-heading"')[1].split("</table>")[0]
-    changed = re.findall(r'<tr class="changed">(.*?)</tr>', diff, re.S)
+    changed = changed_rows(detail)
     assert len(changed) == 1 and "BillAddr" in changed[0]
     assert "Leeds" in changed[0] and "York" in changed[0]
     assert f"/admin/log/{first.id}" in detail  # the other event of the same account

@@ -10,12 +10,10 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
-from gateway import queue
 from tests.browser.screens import screenshot
 from tests.browser.session import sign_in
+from tests.support.drain import run_batch_worker as work
 from tests.support.scenario import connect
 
 
@@ -26,14 +24,6 @@ def gw(app, runner, fakes):
     # A first sync is of what happened before the gateway was told: no webhooks here.
     scenario.platforms.settings("qbo", webhooks_enabled=False)
     return scenario
-
-
-def work(max_jobs: int | None = None) -> None:
-    """The real worker on every queue; with max_jobs=1 it works one page of a run."""
-    backend = queue.backend()
-    SimpleWorker(backend.queues, connection=backend.redis, serializer=JSONSerializer).work(
-        burst=True, max_jobs=max_jobs, logging_level="WARNING"
-    )
 
 
 def start_run(page: Page, mapping: str = "customers") -> None:
