@@ -51,4 +51,11 @@ def init_app(app: Flask) -> None:
     def admin_navigation() -> dict:
         if not request.path.startswith("/admin"):
             return {}
-        return {"nav_items": _nav_items(app), "current_path": request.path}
+        items = _nav_items(app)
+        # A page below a section (an event of the sync log, a mapping) marks its section.
+        within = [p for _, p in items if request.path == p or request.path.startswith(p + "/")]
+        return {
+            "nav_items": items,
+            "current_path": request.path,
+            "current_section": max(within, key=len, default=None),
+        }

@@ -20,6 +20,7 @@ from gateway.models import (
     ObjectMapping,
     ReviewItem,
     RunStatus,
+    SalesforceOrg,
     utcnow,
 )
 
@@ -61,6 +62,9 @@ def _context() -> dict:
         "companies": list(db.session.execute(select(Company).order_by(Company.id)).scalars()),
         "create_new": CREATE_NEW,
         "schedules": scheduled_runs.all_schedules(),
+        "salesforce_url": db.session.execute(
+            select(SalesforceOrg.instance_url).limit(1)
+        ).scalar_one_or_none(),
     }
 
 
@@ -72,7 +76,7 @@ def runs_page():
 @bp.get("/runs/progress")
 def runs_progress():
     """The runs table alone (what the page polls); a full page when asked for directly."""
-    return render_page("admin/runs.html", block="runs_table", **_context())
+    return render_page("admin/runs.html", block="runs_table", polled=wants_fragment(), **_context())
 
 
 def _bad(code: str, message: str) -> Response:

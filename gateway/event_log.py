@@ -269,6 +269,7 @@ def field_diff(before: dict | None, after: dict | None) -> list[FieldChange]:
 
 @dataclass
 class RecordLinks:
+    quickbooks_id: str | None
     quickbooks_url: str | None
     salesforce_id: str | None
     salesforce_url: str | None
@@ -292,9 +293,12 @@ _QUICKBOOKS_PAGES = {
 
 def record_links(event: Event, environment: str, last: EventAttempt | None) -> RecordLinks:
     quickbooks_id = event.record_id if event.source == "quickbooks" else None
+    quickbooks_entity = event.entity
     salesforce_id = last.target_id if last and event.source == "quickbooks" else None
     if event.source == "salesforce":
         salesforce_id = event.record_id
+        if last is not None:  # the QuickBooks record the sync wrote
+            quickbooks_id, quickbooks_entity = last.target_id, last.target_object
     if quickbooks_id and event.company_id and not salesforce_id:
         salesforce_id = db.session.execute(
             select(RecordLink.salesforce_id)
@@ -307,7 +311,7 @@ def record_links(event: Event, environment: str, last: EventAttempt | None) -> R
             .limit(1)
         ).scalar_one_or_none()
     host = "app.sandbox.qbo.intuit.com" if environment == "sandbox" else "app.qbo.intuit.com"
-    quickbooks_page = _QUICKBOOKS_PAGES.get(event.entity or "")
+    quickbooks_page = _QUICKBOOKS_PAGES.get(quickbooks_entity or "")
     quickbooks_url = (
         f"https://{host}/app/{quickbooks_page}{quickbooks_id}"
         if quickbooks_id and quickbooks_page
@@ -315,7 +319,7 @@ def record_links(event: Event, environment: str, last: EventAttempt | None) -> R
     )
     org = db.session.execute(select(SalesforceOrg).limit(1)).scalar_one_or_none()
     salesforce_url = f"{org.instance_url}/{salesforce_id}" if org and salesforce_id else None
-    return RecordLinks(quickbooks_url, salesforce_id, salesforce_url)
+    return RecordLinks(quickbooks_id, quickbooks_url, salesforce_id, salesforce_url)
 
 
 # -- the dashboard -------------------------------------------------------------------------------

@@ -3,8 +3,6 @@ retried; retry-all and replay as background jobs on the real RQ worker."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import select
 
@@ -12,7 +10,7 @@ from gateway import bulk_actions, event_log
 from gateway.extensions import db
 from gateway.models import EventAttempt, EventStatus
 from tests.support.drain import run_worker
-from tests.support.events import NAME_FROM_COMPANY_NAME, fix_the_mapping
+from tests.support.events import NAME_FROM_COMPANY_NAME, changed_rows, fix_the_mapping
 from tests.support.scenario import connect
 
 
@@ -72,8 +70,7 @@ def test_the_diff_shows_what_an_update_changed_on_the_target(gw, admin_client):
     first, second = gw.events()
     assert (first.status, second.status) == (EventStatus.SYNCED, EventStatus.SYNCED)
     detail = admin_client.get(f"/admin/log/{second.id}").text
-    diff = detail.split('id="diff-heading"')[1].split("</table>")[0]
-    changed = re.findall(r'<tr class="changed">(.*?)</tr>', diff, re.S)
+    changed = changed_rows(detail)
     assert len(changed) == 1 and "BillingCity" in changed[0]
     assert "Leeds" in changed[0] and "York" in changed[0]
     assert f"/admin/log/{first.id}" in detail  # the other event of the same record

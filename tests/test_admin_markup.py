@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from tests.support.admin import NAME_MISSING, import_mappings
 from tests.support.scenario import connect
 
-PAGES = ("/admin/", "/admin/setup", "/admin/connections", "/admin/realtime")
+PAGES = ("/admin/", "/admin/setup", "/admin/connections", "/admin/realtime", "/admin/runs")
 
 
 class Markup(HTMLParser):

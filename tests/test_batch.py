@@ -9,8 +9,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from gateway import queue
@@ -26,6 +24,7 @@ from gateway.models import (
     RunStatus,
 )
 from tests.conftest import gateway_settings
+from tests.support.drain import run_batch_worker as batch_worker
 from tests.support.processes import Process, environment
 from tests.support.scenario import connect
 
@@ -66,13 +65,6 @@ def sync_run(runner, *args: str) -> dict:
     result = runner.invoke(args=["sync", "run", *args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.output.strip().splitlines()[-1])
-
-
-def batch_worker() -> None:
-    backend = queue.backend()
-    SimpleWorker(backend.queues, connection=backend.redis, serializer=JSONSerializer).work(
-        burst=True, logging_level="WARNING"
-    )
 
 
 def by_email(gw, email: str) -> list[dict]:

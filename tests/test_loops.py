@@ -9,20 +9,12 @@ import time
 import pytest
 
 from gateway.models import EventStatus
+from tests.support.factories import TWO_WAY_CUSTOMERS_YAML
 from tests.support.salesforce_changes import SalesforceTrigger
 from tests.support.scenario import connect
 
 # No field flows one way only: every mapped value is the same on both sides after a sync.
-CUSTOMERS_YAML = """
-mappings:
-  - name: customers
-    quickbooks: Customer
-    salesforce: Account
-    realtime: true
-    fields:
-      - {quickbooks: DisplayName, salesforce: Name, required: true}
-      - {quickbooks: BillAddr.City, salesforce: BillingCity}
-"""
+CUSTOMERS_YAML = TWO_WAY_CUSTOMERS_YAML
 
 
 @pytest.fixture

@@ -24,9 +24,12 @@ class Outcome:
     kind: str | None = None
 
 
-def finish(event: Event, outcomes: list[Outcome]) -> None:
+def finish(event: Event, outcomes: list[Outcome], attempt: dict | None = None) -> None:
     """Any failure fails the event (retryable only if every failure is); else any write makes
-    it synced; else it is skipped with every reason given."""
+    it synced; else it is skipped with every reason given. `attempt` is what the run read and
+    wrote for the event's record (inbox.record_attempt's arguments), kept in the sync log."""
+    if attempt:
+        inbox.record_attempt(event, **attempt)
     failed = [o for o in outcomes if o.status == EventStatus.FAILED]
     synced = [o for o in outcomes if o.status == EventStatus.SYNCED]
     if failed:

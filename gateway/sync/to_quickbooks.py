@@ -66,6 +66,8 @@ class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemo
         self.link_writes = links.LinkWrites()
         self.mapping_ids: dict[str, int] = {}
         self.line_parents: dict[str, tuple[str, str]] = {}  # line item id -> its parent's key
+        # what was read and written per (Salesforce object, id), for the sync log's attempts
+        self.attempt_details: dict[tuple[str, str], dict] = defaultdict(dict)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -180,6 +182,8 @@ class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemo
             sf_id = record["Id"]
             link = existing.get(sf_id)
             qbo_id = link.quickbooks_id if link is not None else self._our_external_id(spec, record)
+            detail = self.attempt_details[(spec["salesforce"], sf_id)]
+            detail.update(source=record, target_object=entity, target_id=qbo_id)
             try:
                 payload = mapping.to_quickbooks(record, spec, resolved, field_types)
                 if lines is not None:
@@ -251,6 +255,9 @@ class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemo
                 key = f"{entity}:{sf_id}:{plan.digest}"
                 # A new record has nothing to clear: empty values are left out.
                 writes.append((plan, Write(entity, "create", key, pruned(plan.payload))))
+                self.attempt_details[(spec["salesforce"], sf_id)].update(
+                    written=writes[-1][1].body, target_id=None
+                )
                 continue
             now = current.get(plan.quickbooks_id)
             token = now["SyncToken"] if now else plan.link.quickbooks_sync_token
@@ -262,6 +269,7 @@ class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemo
             writes.append(
                 (plan, Write(entity, "update", key, plan.payload, plan.quickbooks_id, token))
             )
+            self.attempt_details[(spec["salesforce"], sf_id)]["written"] = plan.payload
         check_lock_held()
         if len(writes) == 1:
             results = [self._single(writes[0][1])]
@@ -274,11 +282,15 @@ class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemo
                 result = self._update_after_stale(spec, plan, write)
             elif isinstance(result, DuplicateName):
                 result = self._adopt_duplicate(spec, plan, result)
+            detail = self.attempt_details[(spec["salesforce"], sf_id)]
             if isinstance(result, KeptQuickBooks):
+                detail.pop("written")  # QuickBooks' later edit stands: nothing was written
                 continue
             if isinstance(result, QuickBooksError):
+                detail["error"] = result
                 self._outcome(spec, sf_id, EventStatus.FAILED, str(result), result.retryable)
                 continue
+            detail["target_id"] = result["Id"]
             how = "created" if write.operation == "create" else "updated"
             if result.pop("_adopted", False) or (plan.link is None and plan.quickbooks_id):
                 how = "linked and updated"
@@ -401,4 +413,4 @@ class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemo
     def _finish_events(self) -> None:
         for event in self.events:
             key = self.line_parents.get(event.record_id, (self.sobject, event.record_id))
-            finish(event, self.outcomes.get(key, []))
+            finish(event, self.outcomes.get(key, []), self.attempt_details.get(key))

@@ -9,17 +9,9 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.browser.screens import screenshot
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME
+from tests.browser.session import sign_in
 from tests.support.events import NAME_FROM_COMPANY_NAME, fix_the_mapping
 from tests.support.scenario import connect
-
-
-def sign_in(page: Page, then: str) -> None:
-    page.goto(then)
-    page.get_by_label("Username").fill(ADMIN_USERNAME)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(re.escape(then) + "$"))
 
 
 def test_a_failed_write_is_found_read_fixed_and_retried(page: Page, app, runner, fakes, tmp_path):

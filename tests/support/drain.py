@@ -31,6 +31,14 @@ def run_worker() -> None:
     )
 
 
+def run_batch_worker(max_jobs: int | None = None) -> None:
+    """Run the jobs of every queue, batch pages included; `max_jobs=1` works one page of a run."""
+    backend = queue.backend()
+    SimpleWorker(backend.queues, connection=backend.redis, serializer=JSONSerializer).work(
+        burst=True, max_jobs=max_jobs, logging_level="WARNING"
+    )
+
+
 def settle(
     app,
     wait_webhooks: Callable[[], None] | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -19,6 +20,12 @@ NAME_FROM_COMPANY_NAME = CUSTOMERS_YAML.replace(
     "{quickbooks: DisplayName, salesforce: Name, required: true}",
     "{quickbooks: CompanyName, salesforce: Name}",
 )
+
+
+def changed_rows(event_page: str) -> list[str]:
+    """The rows an event page's diff marks as changed (their HTML)."""
+    diff = event_page.split('id="diff-heading"')[1].split("</table>")[0]
+    return re.findall(r'<tr class="changed">(.*?)</tr>', diff, re.S)
 
 
 def fix_the_mapping(runner, tmp_path) -> None:

@@ -17,6 +17,18 @@ from gateway.models import Company, Event, ObjectMapping
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 
+# Every mapped field flows both ways: the same values on both sides after a sync.
+TWO_WAY_CUSTOMERS_YAML = """
+mappings:
+  - name: customers
+    quickbooks: Customer
+    salesforce: Account
+    realtime: true
+    fields:
+      - {quickbooks: DisplayName, salesforce: Name, required: true}
+      - {quickbooks: BillAddr.City, salesforce: BillingCity}
+"""
+
 CUSTOMERS_YAML = """
 mappings:
   - name: customers
