@@ -269,10 +269,19 @@ def test_a_missed_line_item_edit_or_removal_updates_the_invoice(invoices_gw, run
     gw.settle()
     assert invoice_lines(gw) == [(3, 150.0), (10, 80.5)]
 
+    # The package's trigger sends a line's change as its parent's, with the line's modstamp:
+    # that one is not stored again.
+    changed = edit(gw, "OpportunityLineItem", design["Id"], UnitPrice=160.0)
+    as_sent = {"Id": opp["Id"], "SystemModstamp": changed["SystemModstamp"]}
+    assert send_callout(gw.company(), "Opportunity", [as_sent]) == 1
+    gw.settle()
+    assert reconcile_cli(runner) == {gw.realm: {"Opportunity": 0, "OpportunityLineItem": 0}}
+    assert invoice_lines(gw) == [(3, 160.0), (10, 80.5)]
+
     remove(gw, "OpportunityLineItem", build["Id"])
     assert reconcile_cli(runner) == {gw.realm: {"Opportunity": 0, "OpportunityLineItem": 1}}
     gw.settle()
-    assert invoice_lines(gw) == [(3, 150.0)]
+    assert invoice_lines(gw) == [(3, 160.0)]
 
 
 def test_an_opportunity_deleted_while_callouts_were_off_deletes_its_invoice(invoices_gw, runner):
