@@ -22,7 +22,9 @@ that user). Telling them apart by content instead would need every mapped field 
 item, which is the sync job's own read, and it is not only a cost: the echo of our write,
 stored as a Salesforce change, can win a conflict against a QuickBooks edit made within the
 same second (QuickBooks times have whole seconds). So a person who signs in as the
-integration user is not reconciled; with no user id known, nothing is skipped.
+integration user is not reconciled; with no user id known, nothing is skipped. A deleted record
+is never skipped so: a delete need not change LastModifiedById, and one that was ours is
+found done by the sync job.
 """
 
 from __future__ import annotations
@@ -154,7 +156,8 @@ def _catch_up(
         changes = [
             change
             for record in records
-            if not (our_user and record.get("LastModifiedById") == our_user)
+            if record.get("IsDeleted")
+            or not (our_user and record.get("LastModifiedById") == our_user)
             for change in _changes(watched, record)
         ]
         events = _unseen(company, sf.org_id, changes)

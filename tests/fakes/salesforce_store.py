@@ -235,9 +235,9 @@ class SfStore:
         rec = self.get(obj, record_id)
         del self.org.records[obj.name][rec["Id"]]
         now = self.clock.stamp()
-        rec.update(
-            IsDeleted=True, LastModifiedDate=now, LastModifiedById=self._user(), SystemModstamp=now
-        )
+        # LastModifiedById is left as it was: that a delete changes it is not confirmed, so
+        # the gateway must not count on it (the reconciler would miss a person's delete).
+        rec.update(IsDeleted=True, LastModifiedDate=now, SystemModstamp=now)
         self.org.deleted[obj.name][rec["Id"]] = rec
         self._changed(obj, rec, "delete")
 
@@ -248,9 +248,7 @@ class SfStore:
             raise SfError("UNDELETE_FAILED", "Entity is not in the recycle bin", status=400)
         self._check_unique(obj, rec)
         now = self.clock.stamp()
-        rec.update(
-            IsDeleted=False, LastModifiedDate=now, LastModifiedById=self._user(), SystemModstamp=now
-        )
+        rec.update(IsDeleted=False, LastModifiedDate=now, SystemModstamp=now)
         self.org.records[obj.name][rec["Id"]] = rec
         self._changed(obj, rec, "undelete")
         return rec
