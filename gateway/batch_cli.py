@@ -14,6 +14,8 @@ from .extensions import db
 from .inbound.quickbooks_format import parse_time
 from .models import BatchRun, RunStatus
 
+SIDE_NAMES = {reconcile.QUICKBOOKS: "QuickBooks", reconcile.SALESFORCE: "Salesforce"}
+
 
 def _since(value: str | None) -> datetime | None:
     if value is None:
@@ -188,10 +190,11 @@ def reconcile_command(realm_id, since, json_output) -> None:
     if json_output:
         click.echo(json.dumps(found, sort_keys=True))
         return
-    for realm, entities in found.items():
-        for entity, count in entities.items():
-            click.echo(f"company {realm} {entity}: {count} changes to sync")
-    if not found:
+    for realm, sides in found.items():
+        for side, objects in sides.items():
+            for name, count in objects.items():
+                click.echo(f"company {realm} {SIDE_NAMES[side]} {name}: {count} changes to sync")
+    if not any(objects for sides in found.values() for objects in sides.values()):
         click.echo("no company with real-time mappings to reconcile")
 
 

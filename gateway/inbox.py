@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,12 +116,19 @@ def _insert_skipping_duplicates():
     )
 
 
-def store(events: Sequence[IncomingEvent]) -> tuple[int, set[str]]:
+def store(
+    events: Sequence[IncomingEvent], before_commit: Callable[[], None] | None = None
+) -> tuple[int, set[str]]:
     """Insert new events (a redelivered one is dropped by its dedupe key) and commit.
 
-    Returns how many rows were new and the sync keys that now have pending work.
+    `before_commit` runs inside the transaction that stores them (the reconciler moves its
+    watermark there, so it never moves past events that were not stored). Returns how many
+    rows were new and the sync keys that now have pending work.
     """
     if not events:
+        if before_commit is not None:
+            before_commit()
+            db.session.commit()
         return 0, set()
     rows = {}
     for event in events:  # a POST may repeat an event; keep the first
@@ -131,10 +138,14 @@ def store(events: Sequence[IncomingEvent]) -> tuple[int, set[str]]:
     values = list(rows.values())
     try:
         inserted = db.session.connection().execute(_INSERT, values).all()
+        if before_commit is not None:
+            before_commit()
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         inserted = db.session.connection().execute(_insert_skipping_duplicates(), values).all()
+        if before_commit is not None:
+            before_commit()
         db.session.commit()
     keys = {key for key, status in inserted if key and status == EventStatus.PENDING}
     return len(inserted), keys

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import requests
@@ -247,6 +247,25 @@ class SalesforceClient:
         return self.call(
             "query", lambda sf: sf.query_all(soql, include_deleted=include_deleted)["records"]
         )
+
+    def query_pages(
+        self, soql: str, include_deleted: bool = False
+    ) -> Iterator[tuple[list[dict], bool]]:
+        """The answer one page at a time, with whether it is the last (each page one call),
+        so a caller can store a page before it asks for the next and hold one in memory."""
+        page = self.call("query", lambda sf: sf.query(soql, include_deleted=include_deleted))
+        while True:
+            done = bool(page.get("done", True)) or not page.get("nextRecordsUrl")
+            yield page["records"], done
+            if done:
+                return
+            next_url = page["nextRecordsUrl"]
+            page = self.call(
+                "query more",
+                lambda sf, url=next_url: sf.query_more(
+                    url, identifier_is_url=True, include_deleted=include_deleted
+                ),
+            )
 
     def field_types(self, sobject: str) -> dict[str, str]:
         """Field name -> describe type, cached for a few minutes and shared by all workers."""

@@ -18,7 +18,8 @@ QuickBooks POST /_fake/companies {"name"?} -> {"realmId", "name", "refresh_token
           POST /_fake/companies/{realm}/{Entity} (create, or sparse update with "Id")
           POST /_fake/companies/{realm}/{Entity}/{Id}/delete|void|merge ({"into": Id})
           GET /_fake/webhooks -> {"pending", "deliveries": [{id, body, raw, status, ...}]}
-Salesforce POST /_fake/org -> {"org_id", "user_id", "instance_url", "refresh_token"}
+Salesforce POST /_fake/org -> {"org_id", "user_id", "person_id", "instance_url", "refresh_token"}
+          (API writes are the integration user's, user_id; control edits a person's, person_id)
           GET /_fake/org · GET|POST /_fake/sobjects/{Object}
           GET|PATCH|DELETE /_fake/sobjects/{Object}/{Id} · POST …/{Id}/undelete
           POST /_fake/fields/{Object} {"name", "type", "externalId", "unique", ...}

@@ -26,7 +26,11 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
         """Run a store write as a person would; Salesforce's errors become control 400s."""
         try:
             with fake.lock:
-                result = action()
+                fake.store.acting_as = fake.store.org.person_id if fake.store.org else None
+                try:
+                    result = action()
+                finally:
+                    fake.store.acting_as = None
                 fake.flush_changes()
         except SfError as err:
             del fake.store.changes[:]
@@ -49,6 +53,7 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
             {
                 "org_id": org.org_id,
                 "user_id": org.user_id,
+                "person_id": org.person_id,
                 "instance_url": fake.url,
                 "refresh_token": grant.refresh_token,
             }
@@ -63,6 +68,7 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
             {
                 "org_id": org.org_id,
                 "user_id": org.user_id,
+                "person_id": org.person_id,
                 "instance_url": fake.url,
                 "api_usage": org.api_usage,
                 "objects": list(org.objects),

@@ -63,7 +63,9 @@ class Change:
 class Org:
     def __init__(self) -> None:
         self.org_id = random_id("00D")
-        self.user_id = random_id("005")
+        self.user_id = random_id("005")  # the integration user: whoever calls the API
+        # A person editing in the org (the control API), so LastModifiedById tells the two apart.
+        self.person_id = random_id("005")
         self.objects: dict[str, SObjectType] = default_objects()
         self.records: dict[str, dict[str, dict]] = {name: {} for name in self.objects}
         self.deleted: dict[str, dict[str, dict]] = {name: {} for name in self.objects}
@@ -99,6 +101,10 @@ class SfStore:
         self.org: Org | None = None
         self.clock = Clock()
         self.changes: list[Change] = []
+        self.acting_as: str | None = None  # set while a person edits; else the API user
+
+    def _user(self) -> str:
+        return self.acting_as or self.org.user_id
 
     def new_org(self) -> Org:
         self.org = Org()
@@ -159,9 +165,9 @@ class SfStore:
             Id=self.org.new_id(obj.key_prefix),
             IsDeleted=False,
             CreatedDate=now,
-            CreatedById=self.org.user_id,
+            CreatedById=self._user(),
             LastModifiedDate=now,
-            LastModifiedById=self.org.user_id,
+            LastModifiedById=self._user(),
             SystemModstamp=now,
         )
         rec.update(values)
@@ -198,7 +204,7 @@ class SfStore:
         self._derive(obj, rec)
         self._check_unique(obj, rec)
         now = self.clock.stamp()
-        rec.update(LastModifiedDate=now, LastModifiedById=self.org.user_id, SystemModstamp=now)
+        rec.update(LastModifiedDate=now, LastModifiedById=self._user(), SystemModstamp=now)
         self.org.records[obj.name][rec["Id"]] = rec
         self._changed(obj, rec, "upsert")
         return rec
@@ -229,6 +235,8 @@ class SfStore:
         rec = self.get(obj, record_id)
         del self.org.records[obj.name][rec["Id"]]
         now = self.clock.stamp()
+        # LastModifiedById is left as it was: that a delete changes it is not confirmed, so
+        # the gateway must not count on it (the reconciler would miss a person's delete).
         rec.update(IsDeleted=True, LastModifiedDate=now, SystemModstamp=now)
         self.org.deleted[obj.name][rec["Id"]] = rec
         self._changed(obj, rec, "delete")
