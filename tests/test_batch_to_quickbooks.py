@@ -398,3 +398,21 @@ def test_bad_arguments_are_clear_errors(app, runner, fakes):
     assert result.exit_code != 0 and "does not sync salesforce_to_quickbooks" in result.output
     with pytest.raises(runs.RunError, match="a run goes one way"):
         runs.create("invoices", None, "both", None, False, "cli")
+
+
+def test_matching_copes_when_quickbooks_cannot_filter_on_the_email(gw, runner):
+    # Whether QuickBooks filters on PrimaryEmailAddr is not documented: when it refuses, the
+    # name query's answers are compared by email in Python, and the run goes on.
+    gw.platforms.settings("qbo", unfilterable=["PrimaryEmailAddr.Address"])
+    acme = gw.customer(DisplayName="Acme", **email("ap@acme.test"))
+    other = gw.customer(DisplayName="Other", **email("o@x.test"))
+    same_name = account(gw, "Acme", Email__c="AP@acme.test")
+    renamed = account(gw, "Other Ltd", Email__c="o@x.test")  # findable by email only
+    account(gw, "Third", Email__c="third@x.test")  # on a second page
+    summary = to_qbo(runner, "customers")
+    assert (summary["linked"], summary["created"], summary["failed"]) == (1, 2, 0), summary
+    links = {link.salesforce_id: link.quickbooks_id for link in gw.links()}
+    assert links[same_name["Id"]] == acme["Id"]
+    assert links[renamed["Id"]] != other["Id"]  # the email alone could not be looked up
+    refused = [c for c in queries(gw) if c["status"] == 400]
+    assert len(refused) == 1  # tried once, then not again for the next page
