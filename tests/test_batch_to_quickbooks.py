@@ -416,3 +416,19 @@ def test_matching_copes_when_quickbooks_cannot_filter_on_the_email(gw, runner):
     assert links[renamed["Id"]] != other["Id"]  # the email alone could not be looked up
     refused = [c for c in queries(gw) if c["status"] == 400]
     assert len(refused) == 1  # tried once, then not again for the next page
+
+
+def test_a_run_cancelled_from_the_page_stops_in_this_direction_too(gw, admin_client):
+    account(gw, "A")
+    answer = admin_client.post(
+        "/admin/runs", data={"mapping": "customers", "direction": TO_QBO, "company": gw.realm}
+    )
+    assert answer.status_code == 303
+    [run] = db.session.execute(select(BatchRun)).scalars()
+    assert run.direction == TO_QBO
+    assert "Salesforce → QuickBooks" in admin_client.get("/admin/runs").text
+    assert admin_client.post(f"/admin/runs/{run.id}/cancel").status_code == 303
+    batch_worker()  # its queued job finds it cancelled
+    db.session.refresh(run)
+    assert run.status == RunStatus.CANCELLED
+    assert customers(gw) == {}

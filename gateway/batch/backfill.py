@@ -28,6 +28,18 @@ def kind_of(outcomes: list[Outcome]) -> str:
     return "updated" if last.status == EventStatus.SYNCED else "unchanged"
 
 
+def tally(
+    outcomes: dict[tuple[str, str], list[Outcome]], object_name: str, records: list[dict]
+) -> dict[str, tuple[str, str]]:
+    """Record id -> (kind, what happened) for a page of `object_name` records."""
+    found = {}
+    for record in records:
+        kept = outcomes.get((object_name, record["Id"]), [])
+        reason = "; ".join(o.reason or "" for o in kept) or "nothing happened"
+        found[record["Id"]] = (kind_of(kept), reason)
+    return found
+
+
 class BatchSync(QuickBooksToSalesforce):
     def __init__(self, company_id: int, entity: str, run_id: int | None, dry_run: bool):
         super().__init__(company_id, entity, events=[])
@@ -46,12 +58,7 @@ class BatchSync(QuickBooksToSalesforce):
         inactive = {r["Id"]: "inactive in QuickBooks" for r in records if r.get("Active") is False}
         self.push(spec_row, active, depth=0)
         self.remove(spec_row, inactive)
-        tally = {}
-        for record in records:
-            outcomes = self.outcomes.get((spec_row.quickbooks_type, record["Id"]), [])
-            reason = "; ".join(o.reason or "" for o in outcomes) or "nothing happened"
-            tally[record["Id"]] = (kind_of(outcomes), reason)
-        return tally
+        return tally(self.outcomes, spec_row.quickbooks_type, records)
 
     def needs_review(
         self, spec_row: ObjectMapping, qbo_id: str, why: str, candidates: list[str]

@@ -16,7 +16,7 @@ from ..models import BatchRun, EventStatus, ObjectMapping, ReviewItem, ReviewSta
 from ..sync.outcomes import Outcome
 from ..sync.to_quickbooks import Planned, SalesforceToQuickBooks
 from . import review
-from .backfill import kind_of
+from .backfill import tally
 
 
 def _kind(status: str, reason: str) -> str | None:
@@ -47,12 +47,7 @@ class BatchSyncToQuickBooks(SalesforceToQuickBooks):
         """Sync one page; Salesforce id -> (kind, what happened) for each of its records."""
         self.outcomes.clear()  # a page's bookkeeping goes before the next: memory stays flat
         self.push(spec_row, records, depth=0)
-        tally = {}
-        for record in records:
-            outcomes = self.outcomes.get((spec_row.salesforce_object, record["Id"]), [])
-            reason = "; ".join(o.reason or "" for o in outcomes) or "nothing happened"
-            tally[record["Id"]] = (kind_of(outcomes), reason)
-        return tally
+        return tally(self.outcomes, spec_row.salesforce_object, records)
 
     def _outcome(
         self, spec: dict, sf_id: str, status: str, reason: str, retryable: bool = False
