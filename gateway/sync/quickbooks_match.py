@@ -10,11 +10,15 @@ adopted; several, or one claimed by another Salesforce record, go to the review 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .. import mapping
+from flask import current_app
+
+from .. import mapping, queue
 from ..batch import review
+from ..connectors import ConnectorError
 from ..connectors.quickbooks import (
     MAX_QUERY_RESULTS,
     QuickBooksClient,
@@ -25,6 +29,7 @@ from ..connectors.quickbooks import (
 from ..mapping import SALESFORCE_TO_QUICKBOOKS as DIRECTION
 from ..models import CREATE_NEW, Company, EventStatus, ObjectMapping, ReviewStatus
 from ..qbo_entities import NAME_LIST_ENTITIES
+from ..queue import LockTimeout
 from . import links
 from .outcomes import Outcome
 from .quickbooks_duplicates import NAME_FIELDS
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # Values per IN list: a QuickBooks query statement is sent in a POST body, but stays modest.
 MAX_IN_VALUES = 200
+ADOPTION_LOCK_WAIT_SECONDS = 30
 
 
 def name_field(entity: str) -> str | None:
@@ -97,6 +103,29 @@ class QuickBooksMatching:
     qbo: QuickBooksClient
     # a batch run matches before it creates; real time only honours the review list
     match_before_create = False
+
+    @contextmanager
+    def _adopting(self, spec_row: ObjectMapping, planned: list[Planned]) -> Iterator[None]:
+        """One run at a time matches and adopts records of this QuickBooks entity, from the
+        match query to the link: the next one then finds the record linked (claimed), so two
+        runs never adopt the same QuickBooks record."""
+        if not self.match_before_create or all(p.link or p.quickbooks_id for p in planned):
+            yield
+            return
+        entity = spec_row.spec["quickbooks"]
+        try:
+            with queue.backend().lock(
+                f"adopt-quickbooks:{self.company.realm_id}:{entity}",
+                timeout=current_app.config["SYNC_LOCK_SECONDS"],
+                wait=ADOPTION_LOCK_WAIT_SECONDS,
+            ):
+                yield
+        except LockTimeout as exc:
+            raise ConnectorError(
+                f"another run has been matching {entity} records for over "
+                f"{ADOPTION_LOCK_WAIT_SECONDS} s; trying again later",
+                retryable=True,
+            ) from exc
 
     def _match_unlinked(self, spec_row: ObjectMapping, planned: list[Planned]) -> list[Planned]:
         """The plans to write: a new record becomes an update of the QuickBooks record it was
@@ -175,7 +204,7 @@ class QuickBooksMatching:
             else:
                 if found:
                     adopted[found[0]] = sf_id
-                    plan.quickbooks_id = found[0]
+                    plan.quickbooks_id, plan.current = found[0], rows[found[0]]
                 continue
             held.add(sf_id)
             self._outcome_review(spec_row, sf_id, what, found)

@@ -56,6 +56,7 @@ class Planned:
     digest: str
     link: RecordLink | None  # None for a create
     quickbooks_id: str | None
+    current: dict | None = None  # the QuickBooks record as matching just read it
 
 
 class SalesforceToQuickBooks(
@@ -218,8 +219,9 @@ class SalesforceToQuickBooks(
             if link is not None and link.deleted and entity in NAME_LIST_ENTITIES:
                 payload["Active"] = True
             planned.append(Planned(record, payload, digest, link, qbo_id))
-        planned = self._match_unlinked(spec_row, planned)
-        self._write(spec_row, planned, resolved, field_types, lines)
+        with self._adopting(spec_row, planned):
+            planned = self._match_unlinked(spec_row, planned)
+            self._write(spec_row, planned, resolved, field_types, lines)
 
     def _our_external_id(self, spec: dict, record: dict) -> str | None:
         """A record carrying our external id for this company was linked before (the other
@@ -314,16 +316,18 @@ class SalesforceToQuickBooks(
     ) -> dict[str, dict | None]:
         """QuickBooks records that must be read before the update: those whose SyncToken we
         never saw, and invoices whose other lines (discounts) must be kept. One query."""
+        known = {p.quickbooks_id: p.current for p in planned if p.current is not None}
         needed = [
             p.quickbooks_id
             for p in planned
             if p.quickbooks_id
+            and p.quickbooks_id not in known
             and (lines is not None or p.link is None or not p.link.quickbooks_sync_token)
         ]
         if not needed:
-            return {}
+            return known
         found = {r["Id"]: r for r in self.qbo.query_by_ids(entity, sorted(set(needed)))}
-        return {qbo_id: found.get(qbo_id) for qbo_id in needed}
+        return {**known, **{qbo_id: found.get(qbo_id) for qbo_id in needed}}
 
     def _salesforce_is_later(self, spec: dict, plan: Planned, current: dict) -> bool:
         """Both sides changed since we last synced: the later edit wins, by each platform's own
