@@ -13,6 +13,7 @@ from gateway import queue
 from gateway.batch import review, runs, scheduled_runs
 from gateway.errors import error_response
 from gateway.extensions import db
+from gateway.mapping import QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS
 from gateway.models import (
     CREATE_NEW,
     BatchRun,
@@ -61,6 +62,10 @@ def _context() -> dict:
         ),
         "companies": list(db.session.execute(select(Company).order_by(Company.id)).scalars()),
         "create_new": CREATE_NEW,
+        "directions": {
+            QUICKBOOKS_TO_SALESFORCE: "QuickBooks → Salesforce",
+            SALESFORCE_TO_QUICKBOOKS: "Salesforce → QuickBooks",
+        },
         "schedules": scheduled_runs.all_schedules(),
         "salesforce_url": db.session.execute(
             select(SalesforceOrg.instance_url).limit(1)
@@ -99,7 +104,7 @@ def start_run():
         run = runs.create(
             mapping,
             form.get("company") or None,
-            form.get("direction") or "quickbooks_to_salesforce",
+            form.get("direction") or QUICKBOOKS_TO_SALESFORCE,
             None,
             form.get("dry_run") == "on",
             trigger="admin",
@@ -147,7 +152,7 @@ def save_schedule():
         scheduled_runs.save(
             (form.get("mapping") or "").strip(),
             form.get("company") or None,
-            None,
+            form.get("direction") or None,
             int(every) if every else None,
             (form.get("cron") or "").strip() or None,
         )

@@ -2,8 +2,9 @@
 missed webhooks, and real-time latency while a backfill runs.
 
 - backfill: BENCH_BACKFILL_SIZE (50,000) customers made with webhooks off, then
-  `flask sync run customers --json`: seconds, QuickBooks and Salesforce API calls (the fakes'
-  call logs, auth excluded), peak RSS of the process running the backfill.
+  `flask sync run customers --direction quickbooks_to_salesforce --json`: seconds,
+  QuickBooks and Salesforce API calls (the fakes' call logs, auth excluded), peak RSS of the
+  process running the backfill.
 - reconcile: BENCH_MISSED_CHANGES (1,000) customers edited with webhooks off, then
   `flask sync reconcile`: QuickBooks calls, and seconds until every account is right.
 - backfill_realtime: while a second backfill runs (everything unchanged: reads and hashing),
@@ -34,7 +35,10 @@ OVERLAP = 5  # RECONCILE_OVERLAP_SECONDS for the reconcile step (default 120)
 
 def _start_backfill(stack: Stack) -> subprocess.Popen:
     return subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "flask", "--app", "wsgi", "sync", "run", "customers", "--json"],
+        [
+            *(sys.executable, "-m", "flask", "--app", "wsgi", "sync", "run", "customers"),
+            *("--direction", "quickbooks_to_salesforce", "--json"),
+        ],
         env=stack.env(),
         cwd=REPO,
         stdout=subprocess.PIPE,

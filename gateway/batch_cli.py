@@ -93,13 +93,6 @@ def run_command(mapping, realm_id, since, direction, dry_run, json_output) -> No
         ways = runs.directions(row, direction)
     except runs.RunError as exc:
         raise click.ClickException(str(exc)) from exc
-    if len(ways) > 1 and "salesforce_to_quickbooks" in ways:
-        click.echo(
-            "note: Salesforce -> QuickBooks batch runs are not available yet; "
-            "running QuickBooks -> Salesforce only",
-            err=True,
-        )
-        ways = ["quickbooks_to_salesforce"]
     results = []
     for way in ways:
         try:
@@ -139,7 +132,8 @@ def _report(run: BatchRun) -> None:
     )
     for kind, samples in sorted((run.samples or {}).items()):
         for sample in samples:
-            click.echo(f"  {kind} ({verb}): {sample['quickbooks_id']}: {sample['what']}")
+            record_id = sample.get("quickbooks_id") or sample.get("salesforce_id")
+            click.echo(f"  {kind} ({verb}): {record_id}: {sample['what']}")
 
 
 @sync_group.command("schedule")

@@ -289,6 +289,8 @@ class BatchRun(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     next_position: Mapped[int] = mapped_column(Integer, default=1)
+    # From Salesforce: the Id of the last record stored (pages are keyset, `Id > checkpoint`)
+    checkpoint: Mapped[str | None] = mapped_column(String(18))
     total: Mapped[int | None] = mapped_column(Integer)
     # created, updated, linked, unchanged, review, failed -> record counts
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -314,12 +316,19 @@ CREATE_NEW = "create"
 
 
 class ReviewItem(db.Model):
-    """A QuickBooks record whose Salesforce counterpart a person must pick (or say "create new"),
-    because matching found several candidates or one already claimed by another record."""
+    """A record whose counterpart on the other side a person must pick (or say "create new"),
+    because matching found several candidates or one already claimed by another record.
+
+    A QuickBooks record (quickbooks_id; candidates and decision are Salesforce ids) or, going
+    to QuickBooks, a Salesforce record (salesforce_id; candidates and decision QuickBooks ids).
+    """
 
     __tablename__ = "review_items"
     __table_args__ = (
         UniqueConstraint("mapping_id", "company_id", "quickbooks_id", name="uq_review_record"),
+        UniqueConstraint(
+            "mapping_id", "company_id", "salesforce_id", name="uq_review_salesforce_record"
+        ),
         Index("ix_review_items_status", "status"),
     )
 
@@ -327,11 +336,12 @@ class ReviewItem(db.Model):
     mapping_id: Mapped[int] = mapped_column(ForeignKey("object_mappings.id", ondelete="CASCADE"))
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("batch_runs.id", ondelete="SET NULL"))
-    quickbooks_id: Mapped[str] = mapped_column(String(64))
-    candidates: Mapped[list[str]] = mapped_column(JSON, default=list)  # Salesforce ids
+    quickbooks_id: Mapped[str | None] = mapped_column(String(64))
+    salesforce_id: Mapped[str | None] = mapped_column(String(18))
+    candidates: Mapped[list[str]] = mapped_column(JSON, default=list)  # the other side's ids
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.OPEN)
-    decision: Mapped[str | None] = mapped_column(String(18))  # a Salesforce id or CREATE_NEW
+    decision: Mapped[str | None] = mapped_column(String(18))  # a candidate or CREATE_NEW
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

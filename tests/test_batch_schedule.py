@@ -79,7 +79,8 @@ def test_bad_schedules_are_clear_errors(gw, runner):
         (["customers", "--every", "5"], "at least 60 seconds"),
         (["customers", "--cron", "every day"], "is not a cron expression"),
         (["nope", "--every", "60"], "no mapping named 'nope'"),
-        (["customers", "--every", "60", "--direction", "salesforce_to_quickbooks"], "not avail"),
+        (["customers", "--every", "60", "--direction", "both"], "runs one way"),
+        (["customers", "--every", "60", "--direction", "sideways"], "does not sync sideways"),
     ):
         result = runner.invoke(args=["sync", "schedule", *args])
         assert result.exit_code != 0 and message in result.output, (args, result.output)

@@ -5,11 +5,11 @@ ambiguous matches are put on the review list under the run, and a dry run writes
 
 from __future__ import annotations
 
-from ..models import EventStatus, ObjectMapping
+from ..models import BatchRun, EventStatus, ObjectMapping
 from ..sync import links
 from ..sync.outcomes import Outcome
 from ..sync.to_salesforce import Pending, QuickBooksToSalesforce
-from . import review
+from . import reconcile, review
 
 KINDS = ("created", "updated", "linked", "unchanged", "review", "failed")
 
@@ -26,6 +26,18 @@ def kind_of(outcomes: list[Outcome]) -> str:
         return last.kind
     # a delete policy applied (synced) or not needed (skipped)
     return "updated" if last.status == EventStatus.SYNCED else "unchanged"
+
+
+def tally(
+    outcomes: dict[tuple[str, str], list[Outcome]], object_name: str, records: list[dict]
+) -> dict[str, tuple[str, str]]:
+    """Record id -> (kind, what happened) for a page of `object_name` records."""
+    found = {}
+    for record in records:
+        kept = outcomes.get((object_name, record["Id"]), [])
+        reason = "; ".join(o.reason or "" for o in kept) or "nothing happened"
+        found[record["Id"]] = (kind_of(kept), reason)
+    return found
 
 
 class BatchSync(QuickBooksToSalesforce):
@@ -46,12 +58,7 @@ class BatchSync(QuickBooksToSalesforce):
         inactive = {r["Id"]: "inactive in QuickBooks" for r in records if r.get("Active") is False}
         self.push(spec_row, active, depth=0)
         self.remove(spec_row, inactive)
-        tally = {}
-        for record in records:
-            outcomes = self.outcomes.get((spec_row.quickbooks_type, record["Id"]), [])
-            reason = "; ".join(o.reason or "" for o in outcomes) or "nothing happened"
-            tally[record["Id"]] = (kind_of(outcomes), reason)
-        return tally
+        return tally(self.outcomes, spec_row.quickbooks_type, records)
 
     def needs_review(
         self, spec_row: ObjectMapping, qbo_id: str, why: str, candidates: list[str]
@@ -95,6 +102,34 @@ class BatchSync(QuickBooksToSalesforce):
             )
 
 
+class QuickBooksSource:
+    """A run's records from QuickBooks: pages by STARTPOSITION (the run's next_position)."""
+
+    id_key = "quickbooks_id"
+
+    def __init__(self, run: BatchRun):
+        self.run = run
+        self.entity = run.mapping.quickbooks_type
+        self.batch = BatchSync(run.company_id, self.entity, run.id, run.dry_run)
+        self.since = run.since.isoformat() if run.since else None
+
+    def count(self) -> int:
+        return self.batch.qbo.count(self.entity, self.since)
+
+    def read_page(self, size: int) -> list[dict]:
+        return self.batch.qbo.query_page(self.entity, self.run.next_position, size, self.since)
+
+    def sync(self, records: list[dict]) -> dict[str, tuple[str, str]]:
+        return self.batch.page(self.run.mapping, records)
+
+    def advance(self, records: list[dict]) -> None:
+        self.run.next_position += len(records)
+
+    def finished(self) -> None:
+        # what no webhook announced before the run started, the run has synced
+        reconcile.backfilled(self.run.company, self.entity, self.run.since, self.run.started_at)
+
+
 def apply_review(item_id: int) -> str:
     """Write the record a person resolved on the review list (matching reads the decision);
     returns what happened. A failure raises, so the job shows failed."""
@@ -104,6 +139,10 @@ def apply_review(item_id: int) -> str:
     item = db.session.get(ReviewItem, item_id)
     if item is None or item.status != ReviewStatus.RESOLVED:
         return "nothing to do"
+    if item.salesforce_id:
+        from .backfill_to_quickbooks import apply_review as apply_salesforce_review
+
+        return apply_salesforce_review(item)
     mapping = item.mapping
     sync = BatchSync(item.company_id, mapping.quickbooks_type, item.run_id, dry_run=False)
     records = sync.qbo.query_by_ids(mapping.quickbooks_type, [item.quickbooks_id])

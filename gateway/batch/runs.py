@@ -1,10 +1,11 @@
 """Batch runs: a mapping's records for one company, page by page from a checkpoint.
 
-Each page is read with one QuickBooks query (1,000 records), synced by BatchSync, and stored
-with the run's counts and next position in one transaction: a run stopped anywhere resumes
-at the first page it had not stored. Only one process works a run at a time (a lock named
-after it). In the worker each page is its own job on the batch queue, so real-time jobs
-queued meanwhile go first.
+A run reads its records through a source, one per direction (backfill.QuickBooksSource: one
+QuickBooks query of 1,000 records a page; backfill_to_quickbooks.SalesforceSource: one SOQL
+query a page, keyset by Id). Each page is synced and stored with the run's counts and
+checkpoint in one transaction: a run stopped anywhere resumes at the first page it had not
+stored. Only one process works a run at a time (a lock named after it). In the worker each
+page is its own job on the batch queue, so real-time jobs queued meanwhile go first.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from ..mapping import QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS
 from ..models import BatchRun, Company, ObjectMapping, RunStatus, utcnow
 from ..queue import LockLost, LockTimeout
 from ..sync import fenced_by
-from . import reconcile
-from .backfill import KINDS, BatchSync
+from .backfill import KINDS, QuickBooksSource
+from .backfill_to_quickbooks import SalesforceSource
 
 log = logging.getLogger(__name__)
 RUN_JOB = "gateway.jobs.batch_run"
@@ -74,11 +75,11 @@ def create(
     companies = mapping.spec.get("companies")
     if companies and company.realm_id not in companies:
         raise RunError(f"mapping {mapping_name!r} does not apply to company {company.realm_id}")
-    if direction == SALESFORCE_TO_QUICKBOOKS:
+    if direction not in (QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS):
         raise RunError(
-            "batch runs from Salesforce to QuickBooks are not available yet; "
-            f"run --direction {QUICKBOOKS_TO_SALESFORCE}"
+            f"a run goes one way: {QUICKBOOKS_TO_SALESFORCE} or {SALESFORCE_TO_QUICKBOOKS}"
         )
+    directions(mapping, direction)  # a RunError unless the mapping flows that way
     run = BatchRun(
         mapping_id=mapping.id,
         company_id=company.id,
@@ -161,14 +162,12 @@ def _execute_locked(run_id: int, one_page: bool, progress) -> BatchRun:
     run = db.session.get(BatchRun, run_id)
     if run is None or run.status in RunStatus.FINAL:
         return run
-    mapping = run.mapping
     try:
-        sync = BatchSync(run.company_id, mapping.quickbooks_type, run.id, run.dry_run)
-        since = run.since.isoformat() if run.since else None
+        source = _source(run)
         if run.status == RunStatus.QUEUED:
             run.status, run.started_at = RunStatus.RUNNING, utcnow()
         if run.total is None:
-            run.total = sync.qbo.count(mapping.quickbooks_type, since)
+            run.total = source.count()
         db.session.commit()
         page_size = current_app.config["BATCH_PAGE_SIZE"]
         attempts = 0
@@ -179,10 +178,8 @@ def _execute_locked(run_id: int, one_page: bool, progress) -> BatchRun:
                 db.session.commit()
                 break
             try:
-                records = sync.qbo.query_page(
-                    mapping.quickbooks_type, run.next_position, page_size, since
-                )
-                tally = sync.page(mapping, records)
+                records = source.read_page(page_size)
+                tally = source.sync(records)
             except ConnectorError as exc:
                 db.session.rollback()
                 if not exc.retryable or one_page or attempts >= CLI_RETRIES:
@@ -191,17 +188,14 @@ def _execute_locked(run_id: int, one_page: bool, progress) -> BatchRun:
                 time.sleep(exc.seconds if isinstance(exc, Throttled) else 2**attempts)
                 continue
             attempts = 0
-            _add(run, tally)
-            run.next_position += len(records)
+            _add(run, tally, source.id_key)
+            source.advance(records)
             run.updated_at = utcnow()  # the heartbeat resume_stalled() looks at
             last = len(records) < page_size
             if last:
                 _finish(run, RunStatus.DONE)
                 if not run.dry_run:
-                    # what no webhook announced before the run started, the run has synced
-                    reconcile.backfilled(
-                        run.company, mapping.quickbooks_type, run.since, run.started_at
-                    )
+                    source.finished()
             db.session.commit()
             if progress:
                 progress(run)
@@ -228,14 +222,21 @@ def _execute_locked(run_id: int, one_page: bool, progress) -> BatchRun:
     return run
 
 
-def _add(run: BatchRun, tally: dict[str, tuple[str, str]]) -> None:
+def _source(run: BatchRun) -> QuickBooksSource | SalesforceSource:
+    """Where the run's records come from, and how its checkpoint moves."""
+    if run.direction == SALESFORCE_TO_QUICKBOOKS:
+        return SalesforceSource(run)
+    return QuickBooksSource(run)
+
+
+def _add(run: BatchRun, tally: dict[str, tuple[str, str]], id_key: str) -> None:
     counts = dict(run.counts or {})
     samples = {kind: list(items) for kind, items in (run.samples or {}).items()}
-    for qbo_id, (kind, reason) in tally.items():
+    for record_id, (kind, reason) in tally.items():
         counts[kind] = counts.get(kind, 0) + 1
         kept = samples.setdefault(kind, [])
         if len(kept) < SAMPLE_SIZE:
-            kept.append({"quickbooks_id": qbo_id, "what": reason[:300]})
+            kept.append({id_key: record_id, "what": reason[:300]})
     run.counts, run.samples = counts, samples  # new objects: JSON columns see the change
 
 

@@ -57,13 +57,14 @@ def save(
     ).scalar_one_or_none()
     if mapping is None:
         raise ScheduleError(f"no mapping named {mapping_name!r}")
+    if direction == "both":
+        raise ScheduleError("a schedule runs one way: schedule each direction on its own")
     try:
-        [way] = runs.directions(mapping, direction or runs.QUICKBOOKS_TO_SALESFORCE)
+        # no direction: QuickBooks -> Salesforce when the mapping flows both ways
+        way = runs.directions(mapping, direction)[0]
         company = runs.company_for(realm_id)
     except runs.RunError as exc:
         raise ScheduleError(str(exc)) from exc
-    if way != runs.QUICKBOOKS_TO_SALESFORCE:
-        raise ScheduleError("batch runs from Salesforce to QuickBooks are not available yet")
     row = db.session.execute(
         select(BatchSchedule).where(
             BatchSchedule.mapping_id == mapping.id,

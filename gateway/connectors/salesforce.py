@@ -267,6 +267,10 @@ class SalesforceClient:
                 ),
             )
 
+    def count(self, soql: str) -> int:
+        """The totalSize of a `SELECT COUNT() ...` query."""
+        return self.call("count", lambda sf: sf.query(soql)["totalSize"])
+
     def field_types(self, sobject: str) -> dict[str, str]:
         """Field name -> describe type, cached for a few minutes and shared by all workers."""
         return {field["name"]: field["type"] for field in self.describe_fields(sobject)}

@@ -40,6 +40,7 @@ from .lines import MAX_IDS_PER_QUERY, attach_line_items, line_mapping
 from .outcomes import Outcome, connect, finish
 from .policy import delete_policy
 from .quickbooks_duplicates import DuplicateNames
+from .quickbooks_match import QuickBooksMatching
 from .quickbooks_removals import QuickBooksRemovals
 from .salesforce_write_back import SalesforceWriteBack
 
@@ -55,9 +56,12 @@ class Planned:
     digest: str
     link: RecordLink | None  # None for a create
     quickbooks_id: str | None
+    current: dict | None = None  # the QuickBooks record as matching just read it
 
 
-class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemovals):
+class SalesforceToQuickBooks(
+    QuickBooksMatching, DuplicateNames, SalesforceWriteBack, QuickBooksRemovals
+):
     def __init__(self, company_id: int, sobject: str, events: list[Event]):
         self.company = db.session.get(Company, company_id)
         self.sobject = sobject
@@ -140,20 +144,28 @@ class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemo
         if not ids:
             return []
         spec = spec_row.spec
-        fields = {"Id", "SystemModstamp", spec["external_id"]}
-        fields |= {rule["salesforce"] for rule in spec["fields"] if "salesforce" in rule}
-        policy, flag_field = delete_policy(spec)
-        if flag_field:
-            fields.add(flag_field)
         records: list[dict] = []
         for start in range(0, len(ids), MAX_IDS_PER_QUERY):
             chunk = ids[start : start + MAX_IDS_PER_QUERY]
             # Names come from a validated mapping; the ids went through format_soql.
             soql = format_soql(
-                f"SELECT {', '.join(sorted(fields))} FROM {spec['salesforce']} WHERE Id IN {{}}",  # noqa: S608
+                f"SELECT {self._fields(spec)} FROM {spec['salesforce']} WHERE Id IN {{}}",  # noqa: S608
                 chunk,
             )
             records.extend(self.sf.query_all(soql))
+        return self._with_lines(spec, records)
+
+    @staticmethod
+    def _fields(spec: dict) -> str:
+        """The SOQL field list a record is synced from."""
+        fields = {"Id", "SystemModstamp", spec["external_id"]}
+        fields |= {rule["salesforce"] for rule in spec["fields"] if "salesforce" in rule}
+        _, flag_field = delete_policy(spec)
+        if flag_field:
+            fields.add(flag_field)
+        return ", ".join(sorted(fields))
+
+    def _with_lines(self, spec: dict, records: list[dict]) -> list[dict]:
         lines = self._lines(spec)
         if lines is not None and records:
             attach_line_items(self.sf, lines, records)
@@ -211,7 +223,9 @@ class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemo
             if link is not None and link.deleted and entity in NAME_LIST_ENTITIES:
                 payload["Active"] = True
             planned.append(Planned(record, payload, digest, link, qbo_id))
-        self._write(spec_row, planned, resolved, field_types, lines)
+        with self._adopting(spec_row, planned):
+            planned = self._match_unlinked(spec_row, planned)
+            self._write(spec_row, planned, resolved, field_types, lines)
 
     def _our_external_id(self, spec: dict, record: dict) -> str | None:
         """A record carrying our external id for this company was linked before (the other
@@ -314,16 +328,18 @@ class SalesforceToQuickBooks(DuplicateNames, SalesforceWriteBack, QuickBooksRemo
     ) -> dict[str, dict | None]:
         """QuickBooks records that must be read before the update: those whose SyncToken we
         never saw, and invoices whose other lines (discounts) must be kept. One query."""
+        known = {p.quickbooks_id: p.current for p in planned if p.current is not None}
         needed = [
             p.quickbooks_id
             for p in planned
             if p.quickbooks_id
+            and p.quickbooks_id not in known
             and (lines is not None or p.link is None or not p.link.quickbooks_sync_token)
         ]
         if not needed:
-            return {}
+            return known
         found = {r["Id"]: r for r in self.qbo.query_by_ids(entity, sorted(set(needed)))}
-        return {qbo_id: found.get(qbo_id) for qbo_id in needed}
+        return {**known, **{qbo_id: found.get(qbo_id) for qbo_id in needed}}
 
     def _salesforce_is_later(self, spec: dict, plan: Planned, current: dict) -> bool:
         """Both sides changed since we last synced: the later edit wins, by each platform's own

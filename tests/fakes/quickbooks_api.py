@@ -163,6 +163,9 @@ class Api:
 
     def query(self, text: str) -> dict:
         parsed = qbo_query.parse(text)
+        refused = set(self.fake.settings["unfilterable"]) & set(qbo_query.fields_of(parsed.where))
+        if refused:
+            raise qbo_query.validation_error(f"property '{min(refused)}' is not queryable")
         records = self.store.render_all(self.co, parsed.kind)
         return qbo_query.run(parsed, records)
 
