@@ -1,9 +1,10 @@
 """Batch benchmarks: a first sync (backfill) of many QuickBooks customers, the reconciler after
 missed webhooks, and real-time latency while a backfill runs.
 
-- backfill: BENCH_BACKFILL_SIZE (50,000) customers made with webhooks off, then
-  `flask sync run customers --json`: seconds, QuickBooks and Salesforce API calls (the fakes'
-  call logs, auth excluded), peak RSS of the process running the backfill.
+- backfill: BENCH_BACKFILL_SIZE (50,000) customers with emails made with webhooks off, and an
+  account made by hand for every BENCH_BACKFILL_EXISTING_EVERY-th (100) of them (adopted, not
+  duplicated), then `flask sync run customers --json`: seconds, QuickBooks and Salesforce API
+  calls (the fakes' call logs, auth excluded), peak RSS of the process running the backfill.
 - reconcile: BENCH_MISSED_CHANGES (1,000) customers edited with webhooks off, then
   `flask sync reconcile`: QuickBooks calls, and seconds until every account is right.
 - backfill_realtime: while a second backfill runs (everything unchanged: reads and hashing),
@@ -28,8 +29,18 @@ MISSED = int(os.environ.get("BENCH_MISSED_CHANGES", "1000"))
 LIVE_EDITS = int(os.environ.get("BENCH_BACKFILL_EDITS", "20"))
 CONCURRENCY = int(os.environ.get("BENCH_EDIT_CONCURRENCY", "16"))
 TIMEOUT = float(os.environ.get("BENCH_BACKFILL_TIMEOUT", "1800"))
+# Every this-many-th customer already has an account a person made, with its email.
+EXISTING_EVERY = int(os.environ.get("BENCH_BACKFILL_EXISTING_EVERY", "100"))
 ALL = ("backfill", "reconcile", "backfill_realtime")
 OVERLAP = 5  # RECONCILE_OVERLAP_SECONDS for the reconcile step (default 120)
+
+
+def _email(n: int) -> str:
+    return f"backfill.customer.{n}@example.com"
+
+
+def _existing() -> range:
+    return range(0, BACKFILL, EXISTING_EVERY) if EXISTING_EVERY else range(0)
 
 
 def _start_backfill(stack: Stack) -> subprocess.Popen:
@@ -177,19 +188,31 @@ def run(stack: Stack, which: list[str], log, problems: list[str]) -> dict:
     stack.reset_inbox(links=True)
     fakes.settings("qbo", webhooks_enabled=False)
     log(f"creating {BACKFILL} customers with webhooks off")
+    seeding = time.monotonic()
     records = [
-        {"DisplayName": f"Backfill {n}", "BillAddr": {"City": "Leeds"}} for n in range(BACKFILL)
+        {
+            "DisplayName": f"Backfill {n}",
+            "BillAddr": {"City": "Leeds"},
+            "PrimaryEmailAddr": {"Address": _email(n)},
+        }
+        for n in range(BACKFILL)
     ]
-    ids = [record["Id"] for record in fakes.save_customers(stack.realm, records, CONCURRENCY)]
+    ids = [record["Id"] for record in fakes.seed_customers(stack.realm, records)]
     fakes.settings("qbo", webhooks_enabled=True)
+    # Accounts a person made before the gateway came: the backfill must adopt them.
+    for n in _existing():
+        fakes.create_account({"Name": f"Made by hand {n}", "Email__c": _email(n)})
+    log(f"seeded in {time.monotonic() - seeding:.1f} s ({len(_existing())} accounts to adopt)")
     stack.start_workers()
     time.sleep(1.0)
     results: dict = {}
     try:
         if "backfill" in which:
             results["backfill"] = backfill(stack, log)
-            if results["backfill"]["summary"]["created"] != BACKFILL:
-                problems.append(f"backfill created {results['backfill']['summary']}")
+            summary = results["backfill"]["summary"]
+            adopted = len(_existing())
+            if (summary["created"], summary["linked"]) != (BACKFILL - adopted, adopted):
+                problems.append(f"backfill created/linked {summary}")
         if "reconcile" in which:
             results["reconcile"] = reconcile(stack, ids, log)
             if results["reconcile"]["accounts_right"] < min(MISSED, len(ids)):
