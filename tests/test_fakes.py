@@ -1013,6 +1013,32 @@ def test_sf_collections_upsert(sf, client):
     assert too_many.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
 
 
+def test_sf_upsert_by_external_id_follows_every_change_of_the_value(sf, client):
+    """Upserts find records by an index of external id values: every write must keep it."""
+
+    def upsert(field: str, value: str, name: str) -> tuple[str, bool]:
+        answer = sf.Account.upsert(f"{field}/{value}", {"Name": name}, raw_response=True)
+        return (answer.json()["id"], True) if answer.status_code == 201 else ("", False)
+
+    one, created = upsert("QBO_Id__c", "1-1", "One")
+    assert created and upsert("QBO_Id__c", "1-1", "One again") == ("", False)
+    sf.Account.update(one, {"QBO_Id__c": "1-2"})  # the value moves to another
+    assert upsert("QBO_Id__c", "1-2", "Moved") == ("", False)
+    assert sf.Account.get(one)["Name"] == "Moved"
+    fresh, created = upsert("QBO_Id__c", "1-1", "Fresh")  # the old value is free
+    assert created and fresh != one
+    sf.Account.delete(fresh)
+    third, created = upsert("QBO_Id__c", "1-1", "Third")  # a deleted record is not found
+    assert created
+    with pytest.raises(FakesClientError):
+        client.sf_undelete("Account", fresh)  # its external id is taken again
+    client.sf_add_field("Account", name="Code__c", type="string", externalId=True)
+    sf.Account.update(third, {"Code__c": "C-1"})
+    assert upsert("Code__c", "c-1", "By code") == ("", False)  # case-insensitive
+    live = sorted(r["Name"] for r in client.sf_records("Account") if not r["IsDeleted"])
+    assert live == ["By code", "Moved"]
+
+
 def test_sf_collections_update_naming_one_id_twice(sf, client):
     """As Salesforce's update() does: each repeat is applied in turn (the last wins) up to 12
     repeats in one call; the rest fail with DUPLICATE_VALUE."""
