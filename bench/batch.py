@@ -61,6 +61,12 @@ def _finish(process: subprocess.Popen) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _served(fakes, which: str) -> float:
+    """Seconds the emulator spent answering (its call log's elapsed times): the part of the
+    run's time that is the stand-in for Salesforce or QuickBooks, not the gateway."""
+    return round(sum(call.get("elapsed_ms", 0) for call in fakes.calls(which)) / 1000, 1)
+
+
 def _accounts_named(stack: Stack, prefix: str) -> int:
     return sum(1 for a in stack.fakes.accounts() if str(a.get("Name", "")).startswith(prefix))
 
@@ -80,6 +86,7 @@ def backfill(stack: Stack, log) -> dict:
         "summary": summary,
         "quickbooks_calls": _api_calls(fakes.calls("qbo")),
         "salesforce_calls": _api_calls(fakes.calls("sf")),
+        "emulator_seconds": {"qbo": _served(fakes, "qbo"), "sf": _served(fakes, "sf")},
         "memory": memory.summary(),
     }
     log(

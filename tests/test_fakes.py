@@ -517,6 +517,15 @@ def test_qbo_void_delete_and_cdc(qbo):
     assert qbo.get(f"customer/{customer['Id']}").json()["Customer"]["Balance"] == 80
     by_customer = qbo.query(f"SELECT * FROM Invoice WHERE CustomerRef = '{customer['Id']}'")
     assert by_customer.json()["QueryResponse"]["maxResults"] == 2
+    # a query shows balances worked out from the invoices, and can filter by them
+    qbo.create("Customer", {"DisplayName": "Owes nothing"})
+    listed = qbo.query("SELECT * FROM Customer ORDERBY DisplayName").json()["QueryResponse"]
+    assert [(c["DisplayName"], c["Balance"]) for c in listed["Customer"]] == [
+        ("Lola", 80),
+        ("Owes nothing", 0),
+    ]
+    owing = qbo.query("SELECT * FROM Customer WHERE Balance > '50'").json()["QueryResponse"]
+    assert [c["DisplayName"] for c in owing["Customer"]] == ["Lola"]
     bad_line = qbo.post(
         "invoice",
         {
