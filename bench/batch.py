@@ -89,6 +89,8 @@ def backfill(stack: Stack, log) -> dict:
         "emulator_seconds": {"qbo": _served(fakes, "qbo"), "sf": _served(fakes, "sf")},
         "memory": memory.summary(),
     }
+    # after the timing: every customer has exactly one account (adopted or created)
+    result["accounts_in_salesforce"] = len(fakes.accounts())
     log(
         f"backfill: {result['seconds']} s, QuickBooks {result['quickbooks_calls']['total']} "
         f"calls, Salesforce {result['salesforce_calls']['total']} calls, peak RSS "
@@ -225,6 +227,11 @@ def run(stack: Stack, which: list[str], log, problems: list[str]) -> dict:
             adopted = len(_existing())
             if (summary["created"], summary["linked"]) != (BACKFILL - adopted, adopted):
                 problems.append(f"backfill created/linked {summary}")
+            if results["backfill"]["accounts_in_salesforce"] != BACKFILL:
+                problems.append(
+                    f"{results['backfill']['accounts_in_salesforce']} accounts for {BACKFILL} "
+                    "customers: duplicates or missing ones"
+                )
         if "reconcile" in which:
             results["reconcile"] = reconcile(stack, ids, log)
             if results["reconcile"]["accounts_right"] < min(MISSED, len(ids)):
