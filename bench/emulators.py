@@ -67,6 +67,17 @@ class Emulators:
         with ThreadPoolExecutor(concurrency) as pool:
             return list(pool.map(lambda record: self.save_customer(realm, record), records))
 
+    def seed_customers(
+        self, realm: str, records: list[dict], per_request: int = 5000
+    ) -> list[dict]:
+        """Many records through the control API's list form: seeding a big company in seconds
+        (one request per record took about ten minutes for 50,000)."""
+        saved: list[dict] = []
+        for start in range(0, len(records), per_request):
+            chunk = records[start : start + per_request]
+            saved.extend(self.qbo("POST", f"/_fake/companies/{realm}/Customer", chunk))
+        return saved
+
     def webhooks_pending(self) -> int:
         return self.qbo("GET", "/_fake/webhooks")["pending"]
 
@@ -74,6 +85,9 @@ class Emulators:
 
     def new_org(self) -> dict:
         return self.sf("POST", "/_fake/org")
+
+    def create_account(self, record: dict) -> dict:
+        return self.sf("POST", "/_fake/sobjects/Account", record)
 
     def accounts(self) -> list[dict]:
         return self.sf("GET", "/_fake/sobjects/Account")

@@ -184,7 +184,8 @@ def _batch(lines: list[str], batch: dict) -> None:
             f"{done['seconds']} s; QuickBooks {done['quickbooks_calls']['total']} calls, "
             f"Salesforce {done['salesforce_calls']['total']} calls; peak RSS of the process "
             f"running it {done['memory']['backfill']['peak_tree_rss_mb']} MB; "
-            f"counts {done['summary']}.",
+            f"counts {done['summary']}; {done.get('accounts_in_salesforce')} accounts in "
+            f"Salesforce afterwards; the emulators answering {done.get('emulator_seconds')} s.",
             "",
         ]
     if "reconcile" in batch:

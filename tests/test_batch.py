@@ -99,6 +99,61 @@ def test_first_sync_links_existing_accounts_and_creates_the_rest_once(gw, runner
     assert len(gw.accounts()) == 5
 
 
+def test_a_full_page_matches_and_writes_in_composite_calls_without_duplicates(app, gw, runner):
+    """A page of 450: its matching queries (over the URI limit together) and its 3 upsert
+    collections each go in one /composite call; existing records are still linked, once."""
+    app.config["BATCH_PAGE_SIZE"] = 1000
+    domain = "a-rather-long-domain-name-for-the-uri-limit.example.test"
+    customers = gw.platforms.qbo_save(
+        gw.realm,
+        "Customer",
+        [
+            {"DisplayName": f"Bulk {n}", "PrimaryEmailAddr": {"Address": f"bulk.{n}@{domain}"}}
+            for n in range(450)
+        ],
+    )
+    by_n = {n: customer["Id"] for n, customer in enumerate(customers)}
+    handmade = {
+        n: gw.platforms.sf_create(
+            "Account", {"Name": f"Made by hand {n}", "Email__c": f"bulk.{n}@{domain}"}
+        )["Id"]
+        for n in (10, 200, 449)
+    }
+    # Customer 300 was written before a crash lost its link (its email changed since); a
+    # person's record with its current email must not be adopted on top of ours.
+    ours = gw.platforms.sf_create(
+        "Account", {"Name": "Bulk 300", "QBO_Id__c": f"{gw.realm}-{by_n[300]}"}
+    )["Id"]
+    gw.platforms.sf_create("Account", {"Name": "Lookalike", "Email__c": f"bulk.300@{domain}"})
+    gw.platforms.clear_calls()
+
+    summary = sync_run(runner, "customers")
+    assert (summary["created"], summary["linked"], summary["updated"]) == (446, 3, 1)
+    assert (summary["review"], summary["failed"]) == (0, 0)
+    for n, sf_id in handmade.items():
+        assert gw.account(by_n[n])["Id"] == sf_id
+    assert gw.account(by_n[300])["Id"] == ours
+    assert len(gw.accounts()) == 5 + 446
+    emails = [a.get("Email__c") for a in gw.accounts() if a.get("Email__c")]
+    assert len(emails) - len(set(emails)) == 1  # only the lookalike shares one
+    calls = [
+        (c["method"], c["path"].split("/v59.0/")[-1])
+        for c in gw.platforms.calls("sf")
+        if c["kind"] != "auth" and not c["path"].endswith("/describe")
+    ]
+    # matching: one composite; the 447 upserts: one composite; the 3 adoptions: one PATCH
+    assert sorted(calls) == [
+        ("PATCH", "composite/sobjects"),
+        ("POST", "composite"),
+        ("POST", "composite"),
+    ]
+
+    gw.platforms.clear_calls()
+    again = sync_run(runner, "customers")
+    assert (again["unchanged"], again["created"], again["linked"]) == (450, 0, 0)
+    assert gw.platforms.calls("sf", "write") == []
+
+
 def test_ambiguous_matches_go_to_review_and_the_pick_is_adopted(gw, runner):
     twins = [
         gw.platforms.sf_create("Account", {"Name": f"Acme {n}", "Email__c": "ap@acme.test"})

@@ -517,6 +517,15 @@ def test_qbo_void_delete_and_cdc(qbo):
     assert qbo.get(f"customer/{customer['Id']}").json()["Customer"]["Balance"] == 80
     by_customer = qbo.query(f"SELECT * FROM Invoice WHERE CustomerRef = '{customer['Id']}'")
     assert by_customer.json()["QueryResponse"]["maxResults"] == 2
+    # a query shows balances worked out from the invoices, and can filter by them
+    qbo.create("Customer", {"DisplayName": "Owes nothing"})
+    listed = qbo.query("SELECT * FROM Customer ORDERBY DisplayName").json()["QueryResponse"]
+    assert [(c["DisplayName"], c["Balance"]) for c in listed["Customer"]] == [
+        ("Lola", 80),
+        ("Owes nothing", 0),
+    ]
+    owing = qbo.query("SELECT * FROM Customer WHERE Balance > '50'").json()["QueryResponse"]
+    assert [c["DisplayName"] for c in owing["Customer"]] == ["Lola"]
     bad_line = qbo.post(
         "invoice",
         {
@@ -676,6 +685,45 @@ def test_qbo_calls_log(fakes, qbo, client):
     assert {"time", "method", "path", "query", "company", "status", "kind"} <= set(calls[0])
     client.clear_calls("quickbooks")
     assert client.calls("quickbooks") == []
+
+
+def test_qbo_control_saves_many_records_in_one_request(qbo, client, receiver):
+    client.settings("quickbooks", webhook_format="classic", webhook_batch_ms=50)
+    first = client.qbo_edit(qbo.realm, "Customer", {"DisplayName": "First"})
+    saved = client.qbo_edit_many(
+        qbo.realm,
+        "Customer",
+        [{"DisplayName": f"Many {n}"} for n in range(3)]
+        + [{"Id": first["Id"], "Notes": "edited in the same request"}],
+    )
+    assert [r["DisplayName"] for r in saved] == ["Many 0", "Many 1", "Many 2", "First"]
+    assert saved[3]["Id"] == first["Id"] and saved[3]["SyncToken"] == "1"
+    assert len({r["Id"] for r in saved}) == 4
+    assert len(client.qbo_records(qbo.realm, "Customer")) == 4
+    # the control API is never an API call
+    assert [c["kind"] for c in client.calls("quickbooks")] == ["auth"]
+    # each record tells the gateway as a single edit would
+    client.wait_webhooks_delivered()
+    told = [
+        (e["name"], e["id"], e["operation"])
+        for _, raw in receiver.bodies("/webhooks/quickbooks")
+        for e in json.loads(raw)["eventNotifications"][0]["dataChangeEvent"]["entities"]
+    ]
+    assert sorted(told) == sorted(
+        [("Customer", first["Id"], "Create"), ("Customer", first["Id"], "Update")]
+        + [("Customer", r["Id"], "Create") for r in saved[:3]]
+    )
+
+    with pytest.raises(FakesClientError) as bad:
+        client.qbo_edit_many(qbo.realm, "Customer", [{"DisplayName": "Kept"}, {"Notes": "x"}])
+    assert bad.value.status == 400
+    assert (
+        "record 1" in bad.value.body["message"] and "1 saved before it" in bad.value.body["message"]
+    )
+    assert len(client.qbo_records(qbo.realm, "Customer")) == 5
+    with pytest.raises(FakesClientError) as not_objects:
+        client.qbo_edit_many(qbo.realm, "Customer", ["Acme"])
+    assert not_objects.value.status == 400
 
 
 # --- QuickBooks: webhooks -----------------------------------------------------------------
@@ -974,6 +1022,32 @@ def test_sf_collections_upsert(sf, client):
     assert too_many.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
 
 
+def test_sf_upsert_by_external_id_follows_every_change_of_the_value(sf, client):
+    """Upserts find records by an index of external id values: every write must keep it."""
+
+    def upsert(field: str, value: str, name: str) -> tuple[str, bool]:
+        answer = sf.Account.upsert(f"{field}/{value}", {"Name": name}, raw_response=True)
+        return (answer.json()["id"], True) if answer.status_code == 201 else ("", False)
+
+    one, created = upsert("QBO_Id__c", "1-1", "One")
+    assert created and upsert("QBO_Id__c", "1-1", "One again") == ("", False)
+    sf.Account.update(one, {"QBO_Id__c": "1-2"})  # the value moves to another
+    assert upsert("QBO_Id__c", "1-2", "Moved") == ("", False)
+    assert sf.Account.get(one)["Name"] == "Moved"
+    fresh, created = upsert("QBO_Id__c", "1-1", "Fresh")  # the old value is free
+    assert created and fresh != one
+    sf.Account.delete(fresh)
+    third, created = upsert("QBO_Id__c", "1-1", "Third")  # a deleted record is not found
+    assert created
+    with pytest.raises(FakesClientError):
+        client.sf_undelete("Account", fresh)  # its external id is taken again
+    client.sf_add_field("Account", name="Code__c", type="string", externalId=True)
+    sf.Account.update(third, {"Code__c": "C-1"})
+    assert upsert("Code__c", "c-1", "By code") == ("", False)  # case-insensitive
+    live = sorted(r["Name"] for r in client.sf_records("Account") if not r["IsDeleted"])
+    assert live == ["By code", "Moved"]
+
+
 def test_sf_collections_update_naming_one_id_twice(sf, client):
     """As Salesforce's update() does: each repeat is applied in turn (the last wins) up to 12
     repeats in one call; the rest fail with DUPLICATE_VALUE."""
@@ -1027,6 +1101,81 @@ def test_sf_query_all_follows_next_records_url(sf, client):
     assert [r["Name"] for r in everything["records"]] == [f"Acc {i}" for i in range(8)]
     query_calls = [c for c in client.calls("salesforce") if "/query" in c["path"]]
     assert len(query_calls) == 1 + 3 and all(c["kind"] == "read" for c in query_calls)
+
+
+def test_sf_composite_runs_subrequests_in_one_call(sf, client):
+    client.settings("salesforce", query_page_size=2)
+    base = "/services/data/v59.0"
+    for n in range(3):
+        sf.Account.create({"Name": f"Acc {n}", "Email__c": f"a{n}@x.test"})
+    client.clear_calls("salesforce")
+
+    def composite(subrequests, all_or_none=False):
+        body = {"allOrNone": all_or_none, "compositeRequest": subrequests}
+        return sf.restful("composite", method="POST", json=body)["compositeResponse"]
+
+    def query(ref, soql):
+        return {"method": "GET", "url": f"{base}/query/?q={soql}", "referenceId": ref}
+
+    upsert = {
+        "method": "PATCH",
+        "url": f"{base}/composite/sobjects/Account/QBO_Id__c",
+        "referenceId": "up",
+        "body": {
+            "records": [
+                {"attributes": {"type": "Account"}, "Name": "New", "QBO_Id__c": "9-1"},
+                {"attributes": {"type": "Account"}, "QBO_Id__c": "9-2"},  # no Name
+            ]
+        },
+    }
+    answers = composite(
+        [
+            query("all", "SELECT Id, Name FROM Account ORDER BY Name"),
+            query("bad", "SELECT Nope FROM Account"),
+            upsert,
+            query("after", "SELECT Name FROM Account WHERE QBO_Id__c = '9-1'"),
+        ]
+    )
+    assert [a["referenceId"] for a in answers] == ["all", "bad", "up", "after"]
+    assert [a["httpStatusCode"] for a in answers] == [200, 400, 200, 200]
+    first = answers[0]["body"]
+    assert (first["totalSize"], first["done"], len(first["records"])) == (3, False, 2)
+    rest = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    assert [r["Name"] for r in first["records"] + rest["records"]] == ["Acc 0", "Acc 1", "Acc 2"]
+    assert answers[1]["body"][0]["errorCode"] == "INVALID_FIELD"
+    assert [r["success"] for r in answers[2]["body"]] == [True, False]
+    assert answers[3]["body"]["records"][0]["Name"] == "New"  # in order, after the upsert
+    calls = client.calls("salesforce")
+    assert [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in calls if c["kind"] != "auth"][
+        0
+    ] == ("POST", "composite")
+    assert len([c for c in calls if c["path"].endswith("/composite")]) == 1
+
+    rolled = composite(
+        [
+            {"method": "POST", "url": f"{base}/sobjects/Account", "referenceId": "a",
+             "body": {"Name": "Rolled back"}},
+            {"method": "POST", "url": f"{base}/sobjects/Account", "referenceId": "b",
+             "body": {"Name": "x" * 300}},
+        ],
+        all_or_none=True,
+    )  # fmt: skip
+    assert [a["httpStatusCode"] for a in rolled] == [400, 400]
+    assert rolled[0]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert rolled[1]["body"][0]["errorCode"] == "STRING_TOO_LONG"
+    assert "Rolled back" not in {r["Name"] for r in client.sf_records("Account")}
+
+    with pytest.raises(SalesforceMalformedRequest) as heavy:
+        composite([query(f"q{n}", "SELECT Id FROM Account") for n in range(5)] + [upsert])
+    assert heavy.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"
+    many = {"method": "GET", "url": f"{base}/limits", "referenceId": "x"}
+    with pytest.raises(SalesforceMalformedRequest) as too_many:
+        composite([{**many, "referenceId": f"l{n}"} for n in range(26)])
+    assert too_many.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"
+    answers = composite([{**many, "referenceId": f"l{n}"} for n in range(25)])
+    assert len(answers) == 25 and {a["httpStatusCode"] for a in answers} == {200}
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.restful("composite", method="POST", json={"compositeRequest": []})
 
 
 def test_sf_soql_grammar(sf):

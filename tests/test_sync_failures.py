@@ -262,7 +262,8 @@ def test_a_worker_killed_mid_job_creates_nothing_twice(
     try:
         first.wait_for_output("Listening on", 30)
         gw.platforms.settings("sf", latency_ms=1500)  # the write is in flight when we kill
-        customer = gw.customer(DisplayName="Acme Ltd")
+        # with an email, so that matching asks Salesforce (a record without one cannot match)
+        customer = gw.customer(DisplayName="Acme Ltd", PrimaryEmailAddr={"Address": "ap@acme.test"})
         gw.platforms.wait_webhooks_delivered()
         # describe, then the match query, then the upsert: kill while the upsert is in flight
         deadline = time.monotonic() + 20

@@ -54,6 +54,8 @@ class BatchSync(QuickBooksToSalesforce):
         self.written.clear()
         self.parent_problems.clear()
         self.written_flagged.clear()
+        self.quickbooks_state.clear()
+        self.attempt_details.clear()  # each record's source and payload: the biggest part
         active = [r for r in records if r.get("Active", True) is not False]
         inactive = {r["Id"]: "inactive in QuickBooks" for r in records if r.get("Active") is False}
         self.push(spec_row, active, depth=0)

@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import requests
 from flask import current_app
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 COLLECTION_LIMIT = 200
+# A /composite call holds up to 25 subrequests, at most 5 of them queries or sObject
+# Collections (reference §2.6); all of it counts as one API call.
+COMPOSITE_HEAVY_LIMIT = 5
 RETRYABLE_CODES = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"}
 DESCRIBE_TTL = 300.0
 # "duplicate value found: QBO_Id__c duplicates value on record with id: 001..."
@@ -186,19 +190,27 @@ class SalesforceClient:
         return self.call(f"upsert {sobject}", run, external_id_field=field)
 
     def _collection_writes(self, what: str, path: str, sobject: str, records: list[dict]):
-        """One sObject Collections PATCH per 200 records; results in the records' order."""
-        results: list[dict] = []
-        for chunk in _chunks(records, COLLECTION_LIMIT):
-            body = {
+        """One sObject Collections PATCH per 200 records, results in the records' order; more
+        than 200 go as PATCH subrequests of /composite calls, 5 collections (1,000 records) a
+        call instead of one call each."""
+        context = f"collections {what} {sobject}"
+        bodies = [
+            {
                 "allOrNone": False,
                 "records": [{"attributes": {"type": sobject}, **record} for record in chunk],
             }
-            results.extend(
-                self.call(
-                    f"collections {what} {sobject}",
-                    lambda sf, body=body: sf.restful(path, method="PATCH", json=body),
-                )
-            )
+            for chunk in _chunks(records, COLLECTION_LIMIT)
+        ]
+        if len(bodies) == 1:
+            return self.call(context, lambda sf: sf.restful(path, method="PATCH", json=bodies[0]))
+        results: list[dict] = []
+        for group in _chunks(bodies, COMPOSITE_HEAVY_LIMIT):
+            subrequests = [
+                {"method": "PATCH", "url": self._url(path), "referenceId": f"c{n}", "body": body}
+                for n, body in enumerate(group)
+            ]
+            for answer in self.composite(context, subrequests):
+                results.extend(answer)
         return results
 
     def upsert_many(self, sobject: str, field: str, records: list[dict]) -> list[dict]:
@@ -241,6 +253,52 @@ class SalesforceClient:
                 )
             )
         return results
+
+    def _url(self, path: str) -> str:
+        return f"/services/data/v{self.config['SF_API_VERSION']}/{path}"
+
+    def composite(self, context: str, subrequests: list[dict]) -> list[Any]:
+        """One POST /composite, which counts as one API call: the subrequests' bodies in their
+        order. A failed subrequest fails the whole, as the same call made alone would."""
+        body = {"allOrNone": False, "compositeRequest": subrequests}
+        answer = self.call(context, lambda sf: sf.restful("composite", method="POST", json=body))
+        by_reference = {a.get("referenceId"): a for a in answer.get("compositeResponse", [])}
+        bodies = []
+        for sub in subrequests:
+            got = by_reference.get(sub["referenceId"])
+            if got is None:
+                raise SalesforceCallError(None, [], f"{context}: no answer to a subrequest")
+            status = got.get("httpStatusCode") or 0
+            if status >= 300:
+                errors = got.get("body")
+                errors = errors if isinstance(errors, list) else []
+                errors = [e for e in errors if isinstance(e, dict)]
+                raise SalesforceCallError(status, errors, context)
+            bodies.append(got.get("body"))
+        return bodies
+
+    def query_each(self, soqls: list[str]) -> list[dict]:
+        """The records of several queries: one is a plain GET; more go 5 to a /composite call
+        (one API call instead of five), and a long answer's further pages are read as usual."""
+        if len(soqls) == 1:
+            return self.query_all(soqls[0])
+        rows: list[dict] = []
+        for group in _chunks(soqls, COMPOSITE_HEAVY_LIMIT):
+            subrequests = [
+                {"method": "GET", "url": query_url(self._url(""), soql), "referenceId": f"q{n}"}
+                for n, soql in enumerate(group)
+            ]
+            for page in self.composite("query", subrequests):
+                rows.extend(page["records"])
+                while not page.get("done", True):
+                    page = self.call(
+                        "query",
+                        lambda sf, url=page["nextRecordsUrl"]: sf.query_more(
+                            url, identifier_is_url=True
+                        ),
+                    )
+                    rows.extend(page["records"])
+        return rows
 
     def query_all(self, soql: str, include_deleted: bool = False) -> list[dict]:
         """Every page of the answer; `include_deleted` reads the recycle bin too (queryAll)."""
@@ -300,6 +358,11 @@ class SalesforceClient:
             ]
             cache.cache_set(key, objects, DESCRIBE_TTL)
         return objects
+
+
+def query_url(base: str, soql: str) -> str:
+    """The URL of a query, as a GET of it sends it (and as a /composite subrequest names it)."""
+    return f"{base}query/?{urlencode({'q': soql})}"
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

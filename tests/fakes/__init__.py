@@ -15,7 +15,8 @@ counted as API calls:
 both      POST /_fake/reset · GET|DELETE /_fake/calls · GET|POST /_fake/settings
 QuickBooks POST /_fake/companies {"name"?} -> {"realmId", "name", "refresh_token"}
           GET /_fake/companies · GET /_fake/companies/{realm}/{Entity}[/{Id}]
-          POST /_fake/companies/{realm}/{Entity} (create, or sparse update with "Id")
+          POST /_fake/companies/{realm}/{Entity} (create, or sparse update with "Id"; a
+          list of such records, up to 10,000, saves each in order and answers the list)
           POST /_fake/companies/{realm}/{Entity}/{Id}/delete|void|merge ({"into": Id})
           GET /_fake/webhooks -> {"pending", "deliveries": [{id, body, raw, status, ...}]}
 Salesforce POST /_fake/org -> {"org_id", "user_id", "person_id", "instance_url", "refresh_token"}
@@ -25,6 +26,8 @@ Salesforce POST /_fake/org -> {"org_id", "user_id", "person_id", "instance_url",
           POST /_fake/fields/{Object} {"name", "type", "externalId", "unique", ...}
           (a new X__c object is created by adding its first field)
           GET /_fake/callouts -> like /_fake/webhooks
+API extras: POST /services/data/vXX.X/composite (up to 25 subrequests, at most 5 of them
+queries or sObject Collections; one API call; `@{ref}` references are not resolved).
 
 Settings (unknown names -> 400): both: latency_ms, error_rate, seed, fail_next,
 rotate_refresh_tokens, token_lifetime, gateway_url, webhooks_enabled, webhook_batch_ms,

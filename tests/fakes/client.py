@@ -76,6 +76,10 @@ class FakesClient:
         """Create (no "Id") or sparse-update (with "Id") as a person editing in QuickBooks."""
         return self.request("quickbooks", "POST", f"/_fake/companies/{realm}/{entity}", body)
 
+    def qbo_edit_many(self, realm: str, entity: str, bodies: list[dict]) -> list[dict]:
+        """Many creates or sparse updates in one request (up to 10,000), each as qbo_edit."""
+        return self.request("quickbooks", "POST", f"/_fake/companies/{realm}/{entity}", bodies)
+
     def qbo_delete(self, realm: str, entity: str, id_: str) -> dict:
         return self.request("quickbooks", "POST", f"/_fake/companies/{realm}/{entity}/{id_}/delete")
 

@@ -14,6 +14,8 @@ from .quickbooks_store import Company
 if TYPE_CHECKING:
     from .quickbooks import FakeQuickBooks
 
+BULK_LIMIT = 10_000  # records in one control-API request: a few MB of JSON
+
 
 def register(app: Flask, fake: FakeQuickBooks) -> None:
     def company(realm: str) -> Company:
@@ -70,20 +72,43 @@ def register(app: Flask, fake: FakeQuickBooks) -> None:
                 raise ControlError(f"no {kind.name} {id_}", error="not_found", status=404)
             return jsonify(fake.store.render(co, kind, rec))
 
+    def save(co: Company, kind: EntityKind, body: dict) -> dict:
+        body = {k: v for k, v in body.items() if k != "SyncToken"}  # a person never sends one
+        if "Id" in body:
+            saved = fake.store.update(co, kind, body, sparse=True, check_token=False)
+        else:
+            saved = fake.store.create(co, kind, body)
+        return fake.store.render(co, kind, saved)
+
     @app.post("/_fake/companies/<realm>/<entity>")
     def put_record(realm: str, entity: str) -> Response:
         kind, body = kind_of(entity), json_body()
-        if not isinstance(body, dict):
-            raise ControlError('the body is a bare record, e.g. {"DisplayName": "Acme"}')
         co = company(realm)
-        body = {k: v for k, v in body.items() if k != "SyncToken"}  # a person never sends one
-        if "Id" in body:
-            return edit(
-                lambda: fake.store.render(
-                    co, kind, fake.store.update(co, kind, body, sparse=True, check_token=False)
-                )
+        if isinstance(body, list):
+            return edit(lambda: save_all(co, kind, body))
+        if not isinstance(body, dict):
+            raise ControlError(
+                'the body is a bare record, e.g. {"DisplayName": "Acme"}, or a list of them'
             )
-        return edit(lambda: fake.store.render(co, kind, fake.store.create(co, kind, body)))
+        return edit(lambda: save(co, kind, body))
+
+    def save_all(co: Company, kind: EntityKind, bodies: list) -> list[dict]:
+        """Many records in one request (seeding a big company): each saved as if sent alone,
+        in order; the first invalid one stops the rest, and those before it stay saved."""
+        if len(bodies) > BULK_LIMIT:
+            raise ControlError(f"at most {BULK_LIMIT} records in one request")
+        saved = []
+        for n, body in enumerate(bodies):
+            if not isinstance(body, dict):
+                raise ControlError(f"record {n} is not an object; {len(saved)} saved before it")
+            try:
+                saved.append(save(co, kind, body))
+            except QboError as err:
+                raise ControlError(
+                    f"record {n}: {err.detail}; {len(saved)} saved before it",
+                    error=f"{err.code} {err.message}",
+                ) from None
+        return saved
 
     @app.post("/_fake/companies/<realm>/<entity>/<id_>/<action>")
     def act(realm: str, entity: str, id_: str, action: str) -> Response:

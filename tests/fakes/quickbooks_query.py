@@ -6,6 +6,7 @@ SELECT * | count(*) | f1, f2 FROM Entity [WHERE c AND c ...] [ORDERBY f [ASC|DES
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .quickbooks_entities import KINDS, EntityKind
@@ -130,6 +131,11 @@ def _check_properties(query: QboQuery) -> None:
             raise validation_error(f"property '{path}' is not queryable")
 
 
+def mentions(query: QboQuery) -> set[str]:
+    """The top-level properties the query filters or sorts by."""
+    return {path.split(".")[0] for path in [*fields_of(query.where), *(f for f, _ in query.order)]}
+
+
 def _getter(record: dict):
     def get(path: str):
         value = get_path(record, path)
@@ -144,8 +150,11 @@ def _getter(record: dict):
     return get
 
 
-def run(query: QboQuery, records: list[dict]) -> dict:
-    """The QueryResponse object for records already rendered."""
+def run(
+    query: QboQuery, records: list[dict], render: Callable[[list[dict]], list[dict]] | None = None
+) -> dict:
+    """The QueryResponse object for records already rendered, or for stored records that
+    `render` turns into what the API shows once the page is picked."""
     where = query.where
     if query.kind.namelist and "Active" not in fields_of(where):
         # Name lists show active records only unless the query asks about Active.
@@ -160,6 +169,8 @@ def run(query: QboQuery, records: list[dict]) -> dict:
     page = matched[query.start - 1 : query.start - 1 + query.max_results]
     if not page:
         return {}
+    if render is not None:
+        page = render(page)
     if query.fields:
         keep = set(query.fields) | {"Id", "SyncToken", "MetaData", "domain"}
         page = [{k: v for k, v in r.items() if k in keep} | {"sparse": True} for r in page]

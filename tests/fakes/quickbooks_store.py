@@ -46,6 +46,10 @@ class Company:
         self.next_id: dict[str, int] = defaultdict(int)
         self.next_doc_number = 1001
         self.replies: dict[str, tuple[int, bytes, str]] = {}  # requestid -> first answer
+        # casefolded name -> (entity, Id) of the records holding it, built on the first name
+        # check and kept by every write: a new customer in a company of 50,000 is checked
+        # without reading them all
+        self.names: dict[str, set[tuple[str, str]]] | None = None
         now = qbo_time(ms=False)
         self.records["CompanyInfo"]["1"] = {
             "CompanyName": name,
@@ -154,6 +158,7 @@ class QboStore:
         rec.update({k: copy.deepcopy(v) for k, v in body.items() if k not in READ_ONLY})
         self._derive(co, kind, rec, creating=True)
         co.records[kind.name][rec["Id"]] = rec
+        self._rename(co, kind, None, rec)
         self._changed(co, kind, rec, "Create")
         return rec
 
@@ -253,6 +258,7 @@ class QboStore:
     def _replace(self, co: Company, kind: EntityKind, rec: dict, operation: str | None) -> dict:
         rec["SyncToken"] = str(int(rec["SyncToken"]) + 1)
         rec["MetaData"] = {**rec["MetaData"], "LastUpdatedTime": qbo_time(ms=False)}
+        self._rename(co, kind, co.records[kind.name].get(rec["Id"]), rec)
         co.records[kind.name][rec["Id"]] = rec
         if operation:
             self._changed(co, kind, rec, operation)
@@ -326,21 +332,39 @@ class QboStore:
             rec["FullyQualifiedName"] = prefix + rec[field_]
 
     def _check_unique(self, co: Company, kind: EntityKind, name: str, own_id: str) -> None:
-        group = [
-            k
+        group = {
+            k.name: k
             for k in KINDS.values()
             if k is kind or (kind.unique_group and k.unique_group == kind.unique_group)
-        ]
+        }
         folded = name.casefold()
-        for other in group:
-            for rec in co.records[other.name].values():
-                if other is kind and rec["Id"] == own_id:
-                    continue
-                if (
-                    rec.get("Active", True)
-                    and str(rec.get(other.name_field, "")).casefold() == folded
-                ):
-                    raise faults.duplicate_name(name)
+        for kind_name, id_ in self._names(co).get(folded, set()):
+            other = group.get(kind_name)
+            rec = co.records[kind_name].get(id_) if other else None
+            if rec is None or (other is kind and id_ == own_id):
+                continue
+            if rec.get("Active", True) and str(rec.get(other.name_field, "")).casefold() == folded:
+                raise faults.duplicate_name(name)
+
+    def _names(self, co: Company) -> dict[str, set[tuple[str, str]]]:
+        if co.names is None:
+            co.names = {}
+            for kind in KINDS.values():
+                for rec in co.records[kind.name].values() if kind.name_field else ():
+                    self._rename(co, kind, None, rec)
+        return co.names
+
+    def _rename(self, co: Company, kind: EntityKind, old: dict | None, new: dict) -> None:
+        """Keep the name index: the record's old name (if any) out, its new one in."""
+        if co.names is None or not kind.name_field:
+            return
+        if old is not None and old.get(kind.name_field) is not None:
+            co.names.get(str(old[kind.name_field]).casefold(), set()).discard(
+                (kind.name, old["Id"])
+            )
+        if new.get(kind.name_field) is not None:
+            key = str(new[kind.name_field]).casefold()
+            co.names.setdefault(key, set()).add((kind.name, new["Id"]))
 
     def _check_refs(self, co: Company, value: Any) -> None:
         """Referenced customers, vendors and items must exist; their names are filled in."""

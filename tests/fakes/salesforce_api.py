@@ -14,6 +14,7 @@ from . import soql
 from .control import json_response
 from .oauth import bearer_token
 from .salesforce_collections import COLLECTION_LIMIT, Collections
+from .salesforce_composite import CompositeRequests
 from .salesforce_schema import SfError, SObjectType
 from .salesforce_store import MultipleMatches, Org, SfStore
 
@@ -71,7 +72,7 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
             return response
 
 
-class Rest(Collections):
+class Rest(Collections, CompositeRequests):
     def __init__(self, fake: FakeSalesforce, org: Org, version: str) -> None:
         self.fake, self.org, self.version = fake, org, version
         self.store: SfStore = fake.store

@@ -38,7 +38,9 @@ class Collections:
     fake: Any  # the FakeSalesforce, for its settings
 
     def composite(self, parts: list[str]) -> Response:
-        if len(parts) < 2 or parts[1] != "sobjects":
+        if len(parts) == 1:
+            return self.composite_request()  # type: ignore[attr-defined]
+        if parts[1] != "sobjects":
             raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
         method = request.method
         if len(parts) == 2:

@@ -129,4 +129,5 @@ def register(app: Flask, fake: FakeSalesforce) -> None:
                 *fake.store.org.deleted[obj.name].values(),
             ]:
                 rec.setdefault(fld.name, fld.default)
+            fake.store.org.value_index.clear()  # defaults written in place, past the index
         return jsonify(fld.describe())

@@ -71,6 +71,10 @@ class Org:
         self.deleted: dict[str, dict[str, dict]] = {name: {} for name in self.objects}
         self.counter = 0
         self.api_usage = 0
+        # (object, field) -> casefolded value -> ids of live records holding it: built on the
+        # first lookup by that field and kept up by every write, so that an upsert by external
+        # id in an org of 50,000 records does not read them all.
+        self.value_index: dict[tuple[str, str], dict[str, set[str]]] = {}
         self.pod = "".join(secrets.choice(_BASE62) for _ in range(2))
 
     def new_id(self, prefix: str) -> str:
@@ -119,6 +123,7 @@ class SfStore:
 
     def restore(self, snap: tuple) -> None:
         self.org.records, self.org.deleted, n = snap
+        self.org.value_index.clear()
         del self.changes[n:]
 
     # --- reads ----------------------------------------------------------------------------
@@ -149,11 +154,35 @@ class SfStore:
             norm = normalize_id(str(value))
             found = self.org.records[obj.name].get(norm) if norm else None
             return [found] if found else []
-        return [
-            r
-            for r in self.org.records[obj.name].values()
-            if r.get(fld.name) is not None and str(r[fld.name]).casefold() == folded
-        ]
+        records = self.org.records[obj.name]
+        ids = self._index(obj.name, fld.name).get(folded, set())
+        found = [records[i] for i in ids if i in records]
+        found = [r for r in found if str(r.get(fld.name)).casefold() == folded]
+        if len(found) > 1:  # in the order the records were made, as a scan finds them
+            wanted = {r["Id"] for r in found}
+            found = [r for r in records.values() if r["Id"] in wanted]
+        return found
+
+    def _index(self, obj_name: str, field_name: str) -> dict[str, set[str]]:
+        index = self.org.value_index.get((obj_name, field_name))
+        if index is None:
+            index = self.org.value_index[(obj_name, field_name)] = {}
+            for rec in self.org.records[obj_name].values():
+                if rec.get(field_name) is not None:
+                    index.setdefault(str(rec[field_name]).casefold(), set()).add(rec["Id"])
+        return index
+
+    def _reindex(self, obj: SObjectType, old: dict | None, new: dict | None) -> None:
+        """A live record changed from old to new (None: it was not, or is no longer, live)."""
+        for (obj_name, field_name), index in self.org.value_index.items():
+            if obj_name != obj.name:
+                continue
+            if old is not None and old.get(field_name) is not None:
+                ids = index.get(str(old[field_name]).casefold())
+                if ids is not None:
+                    ids.discard(old["Id"])
+            if new is not None and new.get(field_name) is not None:
+                index.setdefault(str(new[field_name]).casefold(), set()).add(new["Id"])
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -183,6 +212,7 @@ class SfStore:
         self._derive(obj, rec)
         self._check_unique(obj, rec)
         self.org.records[obj.name][rec["Id"]] = rec
+        self._reindex(obj, None, rec)
         self._changed(obj, rec, "upsert")
         return rec
 
@@ -206,6 +236,7 @@ class SfStore:
         now = self.clock.stamp()
         rec.update(LastModifiedDate=now, LastModifiedById=self._user(), SystemModstamp=now)
         self.org.records[obj.name][rec["Id"]] = rec
+        self._reindex(obj, current, rec)
         self._changed(obj, rec, "upsert")
         return rec
 
@@ -234,6 +265,7 @@ class SfStore:
     def delete(self, obj: SObjectType, record_id: str) -> None:
         rec = self.get(obj, record_id)
         del self.org.records[obj.name][rec["Id"]]
+        self._reindex(obj, rec, None)
         now = self.clock.stamp()
         # LastModifiedById is left as it was: that a delete changes it is not confirmed, so
         # the gateway must not count on it (the reconciler would miss a person's delete).
@@ -250,6 +282,7 @@ class SfStore:
         now = self.clock.stamp()
         rec.update(IsDeleted=False, LastModifiedDate=now, SystemModstamp=now)
         self.org.records[obj.name][rec["Id"]] = rec
+        self._reindex(obj, None, rec)
         self._changed(obj, rec, "undelete")
         return rec
 
