@@ -3,7 +3,6 @@ list, parents first, dry run, cancel, resume after a kill, and real time during 
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from gateway.models import (
     RunStatus,
 )
 from tests.conftest import gateway_settings
-from tests.support.drain import run_batch_worker as batch_worker
+from tests.support.batch import batch_worker, sync_run
 from tests.support.processes import Process, environment
 from tests.support.scenario import connect
 
@@ -59,14 +58,6 @@ def gw(app, runner, fakes):
     # A first sync is of what happened before the gateway was told: no webhooks here.
     scenario.platforms.settings("qbo", webhooks_enabled=False)
     return scenario
-
-
-def sync_run(runner, *args: str, direction: str = "quickbooks_to_salesforce") -> dict:
-    """`flask sync run ARGS --json` one way (the test mappings flow both ways, and without
-    --direction a run goes both)."""
-    result = runner.invoke(args=["sync", "run", *args, "--direction", direction, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output.strip().splitlines()[-1])
 
 
 def by_email(gw, email: str) -> list[dict]:

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from gateway.extensions import db
 from gateway.models import BatchRun, BatchSchedule, ReviewItem, ReviewStatus, RunStatus
+from tests.support.batch import batch_worker, sync_run
 from tests.support.scenario import connect
-from tests.test_batch import batch_worker, sync_run
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from gateway import queue
 from gateway.batch import scheduled_runs
 from gateway.extensions import db
 from gateway.models import BatchRun, BatchSchedule, RunStatus
+from tests.support.batch import batch_worker
 from tests.support.scenario import connect
-from tests.test_batch import batch_worker
 
 
 @pytest.fixture

@@ -26,10 +26,10 @@ from gateway.models import (
     RunStatus,
 )
 from tests.conftest import gateway_settings
+from tests.support.batch import batch_worker, sync_run
 from tests.support.processes import Process, environment
 from tests.support.salesforce_changes import send_callout
 from tests.support.scenario import connect
-from tests.test_batch import batch_worker, sync_run
 
 TO_QBO = "salesforce_to_quickbooks"
 

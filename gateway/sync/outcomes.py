@@ -24,6 +24,16 @@ class Outcome:
     kind: str | None = None
 
 
+def ambiguous(why: str) -> Outcome:
+    """A record left on the review list: failed, and counted as "review" by batch runs."""
+    return Outcome(
+        EventStatus.FAILED,
+        f"ambiguous match: {why}; pick the right record on the review list "
+        "(/admin/runs) or tighten the match rules",
+        kind="review",
+    )
+
+
 def finish(event: Event, outcomes: list[Outcome], attempt: dict | None = None) -> None:
     """Any failure fails the event (retryable only if every failure is); else any write makes
     it synced; else it is skipped with every reason given. `attempt` is what the run read and

@@ -31,7 +31,7 @@ from ..models import CREATE_NEW, Company, EventStatus, ObjectMapping, ReviewStat
 from ..qbo_entities import NAME_LIST_ENTITIES
 from ..queue import LockTimeout
 from . import links
-from .outcomes import Outcome
+from .outcomes import ambiguous
 from .quickbooks_duplicates import NAME_FIELDS
 
 if TYPE_CHECKING:
@@ -229,14 +229,7 @@ class QuickBooksMatching:
         self, spec_row: ObjectMapping, sf_id: str, why: str, candidates: list[str]
     ) -> None:
         spec = spec_row.spec
-        self.outcomes[(spec["salesforce"], sf_id)].append(
-            Outcome(
-                EventStatus.FAILED,
-                f"ambiguous match: {why}; pick the right record on the review list "
-                "(/admin/runs) or tighten the match rules",
-                kind="review",
-            )
-        )
+        self.outcomes[(spec["salesforce"], sf_id)].append(ambiguous(why))
         self.needs_review(spec_row, sf_id, why, candidates)
 
     def needs_review(

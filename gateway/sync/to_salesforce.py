@@ -26,7 +26,7 @@ from ..queue import LockTimeout
 from . import check_lock_held, links
 from .conflicts import conflict_reason, quickbooks_updated_at, waiting_salesforce_edits
 from .lines import line_mapping
-from .outcomes import Outcome, connect, finish
+from .outcomes import Outcome, ambiguous, connect, finish
 from .parents import DIRECTION, ParentSync
 from .policy import delete_policy
 from .salesforce_lines import SalesforceLineWrites
@@ -324,14 +324,7 @@ class QuickBooksToSalesforce(ParentSync):
     def _review(
         self, spec_row: ObjectMapping, qbo_id: str, why: str, candidates: list[str]
     ) -> None:
-        self._outcomes(spec_row.spec, qbo_id).append(
-            Outcome(
-                EventStatus.FAILED,
-                f"ambiguous match: {why}; pick the right record on the review list "
-                "(/admin/runs) or tighten the match rules",
-                kind="review",
-            )
-        )
+        self._outcomes(spec_row.spec, qbo_id).append(ambiguous(why))
         self.needs_review(spec_row, qbo_id, why, candidates)
 
     def needs_review(
