@@ -14,11 +14,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app
-
-from .. import mapping, queue
+from .. import mapping
 from ..batch import review
-from ..connectors import ConnectorError
 from ..connectors.quickbooks import (
     MAX_QUERY_RESULTS,
     QuickBooksClient,
@@ -29,8 +26,8 @@ from ..connectors.quickbooks import (
 from ..mapping import SALESFORCE_TO_QUICKBOOKS as DIRECTION
 from ..models import CREATE_NEW, Company, EventStatus, ObjectMapping, ReviewStatus
 from ..qbo_entities import NAME_LIST_ENTITIES
-from ..queue import LockTimeout
 from . import links
+from .adoption import adoption_lock
 from .outcomes import ambiguous
 from .quickbooks_duplicates import NAME_FIELDS
 
@@ -40,7 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # Values per IN list: a QuickBooks query statement is sent in a POST body, but stays modest.
 MAX_IN_VALUES = 200
-ADOPTION_LOCK_WAIT_SECONDS = 30
 
 
 def name_field(entity: str) -> str | None:
@@ -113,19 +109,8 @@ class QuickBooksMatching:
             yield
             return
         entity = spec_row.spec["quickbooks"]
-        try:
-            with queue.backend().lock(
-                f"adopt-quickbooks:{self.company.realm_id}:{entity}",
-                timeout=current_app.config["SYNC_LOCK_SECONDS"],
-                wait=ADOPTION_LOCK_WAIT_SECONDS,
-            ):
-                yield
-        except LockTimeout as exc:
-            raise ConnectorError(
-                f"another run has been matching {entity} records for over "
-                f"{ADOPTION_LOCK_WAIT_SECONDS} s; trying again later",
-                retryable=True,
-            ) from exc
+        with adoption_lock(f"adopt-quickbooks:{self.company.realm_id}:{entity}", entity):
+            yield
 
     def _match_unlinked(self, spec_row: ObjectMapping, planned: list[Planned]) -> list[Planned]:
         """The plans to write: a new record becomes an update of the QuickBooks record it was

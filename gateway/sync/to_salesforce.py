@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from flask import current_app
-
-from .. import inbox, mapping, queue, realtime
+from .. import inbox, mapping, realtime
 from ..batch import review
-from ..connectors import ConnectorError
 from ..connectors.salesforce import SalesforceCallError, record_error
 from ..extensions import db
 from ..mapping.projection import recorded_quickbooks_hash, salesforce_content_hash
 from ..models import CREATE_NEW, Company, Event, EventStatus, ObjectMapping
-from ..queue import LockTimeout
 from . import check_lock_held, links
+from .adoption import adoption_lock
 from .conflicts import conflict_reason, quickbooks_updated_at, waiting_salesforce_edits
 from .lines import line_mapping
 from .outcomes import Outcome, ambiguous, connect, finish
@@ -33,7 +28,6 @@ from .salesforce_lines import SalesforceLineWrites
 from .salesforce_match import find_matches
 
 log = logging.getLogger(__name__)
-ADOPTION_LOCK_WAIT_SECONDS = 30
 
 
 @dataclass
@@ -194,7 +188,7 @@ class QuickBooksToSalesforce(ParentSync):
             # One job at a time matches and adopts records of this Salesforce object: the next
             # one's match query then sees the external id the adoption wrote (a record carrying
             # one is never a candidate), so two jobs never adopt the same record.
-            with self._adopting(spec["salesforce"]):
+            with adoption_lock(f"adopt:{self.sf.org_id}:{spec['salesforce']}", spec["salesforce"]):
                 self._match(spec_row, unlinked, pending)
                 self._write(spec_row, pending)
         if lines is not None:
@@ -242,22 +236,6 @@ class QuickBooksToSalesforce(ParentSync):
             if qbo_time is not None and sf_time > qbo_time:
                 later[qbo_id] = sf_time
         return later
-
-    @contextmanager
-    def _adopting(self, sobject: str) -> Iterator[None]:
-        try:
-            with queue.backend().lock(
-                f"adopt:{self.sf.org_id}:{sobject}",
-                timeout=current_app.config["SYNC_LOCK_SECONDS"],
-                wait=ADOPTION_LOCK_WAIT_SECONDS,
-            ):
-                yield
-        except LockTimeout as exc:
-            raise ConnectorError(
-                f"another job has been matching {sobject} records for over "
-                f"{ADOPTION_LOCK_WAIT_SECONDS} s; trying again later",
-                retryable=True,
-            ) from exc
 
     def _match(self, spec_row: ObjectMapping, unlinked: list, pending: Pending) -> None:
         """Before creating, look for the record a person already made in Salesforce.
