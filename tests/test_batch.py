@@ -23,7 +23,7 @@ from gateway.models import (
     RunStatus,
 )
 from tests.conftest import gateway_settings
-from tests.support.batch import batch_worker, sync_run
+from tests.support.batch import batch_scenario, batch_worker, sync_run
 from tests.support.processes import Process, environment
 from tests.support.scenario import connect
 
@@ -53,11 +53,7 @@ mappings:
 
 @pytest.fixture
 def gw(app, runner, fakes):
-    app.config["BATCH_PAGE_SIZE"] = 2  # several pages out of a few records
-    scenario = connect(app, runner, fakes)
-    # A first sync is of what happened before the gateway was told: no webhooks here.
-    scenario.platforms.settings("qbo", webhooks_enabled=False)
-    return scenario
+    return batch_scenario(app, runner, fakes)
 
 
 def by_email(gw, email: str) -> list[dict]:

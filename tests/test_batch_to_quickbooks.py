@@ -26,7 +26,7 @@ from gateway.models import (
     RunStatus,
 )
 from tests.conftest import gateway_settings
-from tests.support.batch import batch_worker, sync_run
+from tests.support.batch import batch_scenario, batch_worker, sync_run
 from tests.support.processes import Process, environment
 from tests.support.salesforce_changes import send_callout
 from tests.support.scenario import connect
@@ -67,11 +67,7 @@ mappings:
 
 @pytest.fixture
 def gw(app, runner, fakes):
-    app.config["BATCH_PAGE_SIZE"] = 2  # several pages out of a few records
-    scenario = connect(app, runner, fakes)
-    # what a batch run writes is not announced back: each side's edits here are a person's
-    scenario.platforms.settings("qbo", webhooks_enabled=False)
-    return scenario
+    return batch_scenario(app, runner, fakes)
 
 
 def to_qbo(runner, *args: str) -> dict:

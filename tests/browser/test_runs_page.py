@@ -13,17 +13,13 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.screens import screenshot
 from tests.browser.session import sign_in
+from tests.support.batch import batch_scenario
 from tests.support.drain import run_batch_worker as work
-from tests.support.scenario import connect
 
 
 @pytest.fixture
 def gw(app, runner, fakes):
-    app.config["BATCH_PAGE_SIZE"] = 2  # several pages out of a few records
-    scenario = connect(app, runner, fakes)
-    # A first sync is of what happened before the gateway was told: no webhooks here.
-    scenario.platforms.settings("qbo", webhooks_enabled=False)
-    return scenario
+    return batch_scenario(app, runner, fakes)
 
 
 def start_run(page: Page, mapping: str = "customers") -> None:
