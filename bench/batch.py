@@ -218,11 +218,14 @@ def run(stack: Stack, which: list[str], log, problems: list[str]) -> dict:
     for n in _existing():
         fakes.create_account({"Name": f"Made by hand {n}", "Email__c": _email(n)})
     log(f"seeded in {time.monotonic() - seeding:.1f} s ({len(_existing())} accounts to adopt)")
-    stack.start_workers()
-    # Seeding makes thousands of customers a second, more than CDC answers for one second; the
-    # reconciler's overlap behind the backfill's watermark must not reach back to them (a real
-    # company's history is older than its first sync).
+    # A real company's history is older than its connection, where the reconciler starts
+    # (a backfill leaves its watermark there: CDC still has the deletes a query cannot see).
+    # Seeding makes thousands of customers a second, more than CDC answers for one second, so
+    # the company is connected after them, and the reconciler's overlap must not reach back.
     time.sleep(OVERLAP + 1)
+    stack.sql("UPDATE companies SET created_at = now()")
+    stack.sql("DELETE FROM watermarks")
+    stack.start_workers()
     results: dict = {}
     try:
         if "backfill" in which:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +13,8 @@ from sqlalchemy import select
 from gateway import queue
 from gateway.batch import reconcile
 from gateway.extensions import db
-from gateway.models import EventStatus, Watermark
+from gateway.models import EventStatus, Watermark, utcnow
+from tests.support.batch import sync_run
 from tests.support.scenario import INVOICES_YAML, connect, invoice_lines
 
 
@@ -132,18 +134,41 @@ def test_embedded_mode_reconciles_on_sqlite(app, make_app, fakes, tmp_path):
         db.session.remove()
 
 
-def test_a_finished_backfill_moves_the_watermark_so_it_is_not_redone(gw, runner, app):
-    app.config["RECONCILE_OVERLAP_SECONDS"] = 0  # else the overlap looks at them again
+def customer_watermark(gw) -> Watermark | None:
+    db.session.expire_all()
+    return db.session.execute(
+        select(Watermark).where(Watermark.source == "qbo", Watermark.object_name == "Customer")
+    ).scalar_one_or_none()
+
+
+def test_a_backfill_leaves_the_watermark_and_what_it_wrote_is_not_written_again(gw, runner, app):
+    app.config["RECONCILE_OVERLAP_SECONDS"] = 0
     gw.platforms.settings("qbo", webhooks_enabled=False)
     for n in range(3):
         gw.customer(DisplayName=f"Old {n}")
     time.sleep(1.1)  # CDC's changedSince has whole seconds
-    result = runner.invoke(args=["sync", "run", "customers", "--json"])
-    assert result.exit_code == 0, result.output
+    assert sync_run(runner, "customers")["created"] == 3
+    # A query sees live records only: a delete before the run is left to CDC, from where the
+    # reconciler was (the company's connection), not from the run's start.
+    assert customer_watermark(gw) is None or customer_watermark(gw).caught_up_to < (
+        gw.company().created_at.replace(tzinfo=UTC) + timedelta(seconds=1)
+    )
     gw.platforms.clear_calls()
-    # the backfill synced those three: the reconciler has nothing before it to look at
-    assert qbo_side(reconcile_cli(runner)) == {gw.realm: {"Customer": 0}}
-    assert gw.events() == []
+    assert qbo_side(reconcile_cli(runner)) == {gw.realm: {"Customer": 3}}
+    gw.settle()
+    assert gw.platforms.calls("sf", "write") == []  # unchanged: nothing written again
+    assert {e.status for e in gw.events()} == {EventStatus.SKIPPED}
+
+
+def test_a_backfill_of_a_company_connected_long_ago_brings_the_watermark_into_cdc_reach(gw, runner):
+    company = gw.company()
+    company.created_at = utcnow() - timedelta(days=45)
+    db.session.commit()
+    started = utcnow()
+    sync_run(runner, "customers")
+    mark = customer_watermark(gw)
+    # before it, CDC cannot answer anyway; the run read everything from there on
+    assert mark.caught_up_to.replace(tzinfo=UTC) >= started - timedelta(seconds=1)
 
 
 def test_an_invoice_deleted_while_the_gateway_was_down_is_deleted_per_policy(app, runner, fakes):
@@ -171,3 +196,31 @@ def test_an_invoice_deleted_while_the_gateway_was_down_is_deleted_per_policy(app
     assert gw.platforms.sf_records("Opportunity") == []
     [deleted] = gw.events(operation="delete")
     assert deleted.status == EventStatus.SYNCED and deleted.record_id == invoice["Id"]
+
+
+def test_an_invoice_deleted_before_a_backfill_is_still_deleted_by_the_reconciler(
+    app, runner, fakes
+):
+    gw = connect(app, runner, fakes, INVOICES_YAML)
+    customer = gw.customer(DisplayName="Acme Ltd")
+    invoice = gw.platforms.qbo_save(
+        gw.realm,
+        "Invoice",
+        {
+            "DocNumber": "1001",
+            "TxnDate": "2026-11-20",
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": invoice_lines(gw, 250.0),
+        },
+    )
+    gw.settle()
+    gw.platforms.settings("qbo", webhooks_enabled=False)
+    gw.platforms.qbo_action(gw.realm, "Invoice", invoice["Id"], "delete")
+    app.config["RECONCILE_OVERLAP_SECONDS"] = 0  # the overlap would hide a watermark moved too far
+    time.sleep(1.1)  # CDC's changedSince has whole seconds
+    # a first sync now reads the live invoices only: it cannot see the delete
+    assert sync_run(runner, "invoices")["failed"] == 0
+    assert len(gw.platforms.sf_records("Opportunity")) == 1
+    assert qbo_side(reconcile_cli(runner)) == {gw.realm: {"Invoice": 1}}
+    gw.settle()
+    assert gw.platforms.sf_records("Opportunity") == []

@@ -73,12 +73,16 @@ def reconcile_company(company: Company, since: datetime | None = None) -> dict[s
 
 
 def backfilled(company: Company, entity: str, since: datetime | None, started: datetime) -> None:
-    """A batch run that finished read every record of `entity` changed since `since` as it was
-    at `started`: the reconciler need not look before then. The caller commits."""
+    """A batch run that finished read every live record of `entity` changed since `since` as
+    it was at `started`. Deletes it cannot see (a query finds live records only), so the
+    watermark moves only when what it leaves out is beyond CDC's reach anyway; otherwise the
+    reconciler reads CDC from where it was, and what the run wrote is unchanged, not written
+    again. The caller commits."""
     mark = watermark(company, FROM_QUICKBOOKS, entity)
     caught_up = aware(mark.caught_up_to)
-    if (since is None or aware(since) <= caught_up) and aware(started) > caught_up:
-        mark.caught_up_to = aware(started)
+    out_of_reach = caught_up < utcnow() - CDC_REACH
+    if out_of_reach and (since is None or aware(since) <= caught_up):
+        mark.caught_up_to = max(aware(started), utcnow() - CDC_REACH)
 
 
 def _catch_up(
