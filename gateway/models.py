@@ -285,7 +285,8 @@ class BatchRun(db.Model):
     direction: Mapped[str] = mapped_column(String(32))
     since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    trigger: Mapped[str] = mapped_column(String(16), default="cli")  # cli | admin | schedule
+    # cli | admin | schedule | reconcile (a second with more changes than CDC answers)
+    trigger: Mapped[str] = mapped_column(String(16), default="cli")
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     next_position: Mapped[int] = mapped_column(Integer, default=1)

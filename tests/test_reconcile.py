@@ -8,13 +8,13 @@ import time
 from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway import queue
 from gateway.batch import reconcile
 from gateway.extensions import db
-from gateway.models import EventStatus, Watermark, utcnow
-from tests.support.batch import sync_run
+from gateway.models import BatchRun, EventStatus, Watermark, utcnow
+from tests.support.batch import batch_worker, sync_run
 from tests.support.scenario import INVOICES_YAML, connect, invoice_lines
 
 
@@ -224,3 +224,26 @@ def test_an_invoice_deleted_before_a_backfill_is_still_deleted_by_the_reconciler
     assert qbo_side(reconcile_cli(runner)) == {gw.realm: {"Invoice": 1}}
     gw.settle()
     assert gw.platforms.sf_records("Opportunity") == []
+
+
+def test_more_changes_in_one_second_than_cdc_answers_go_to_a_batch_run(gw, runner, app):
+    app.config["BATCH_PAGE_SIZE"] = 1000
+    gw.platforms.settings("qbo", webhooks_enabled=False)
+    # An import: 2,100 customers in one request, so one second holds over 1,000 changes.
+    records = [{"DisplayName": f"Imported {n}"} for n in range(2100)]
+    gw.platforms.qbo("POST", f"/_fake/companies/{gw.realm}/Customer", json=records)
+    found = qbo_side(reconcile_cli(runner))[gw.realm]["Customer"]
+    assert 1000 <= found < 2100  # what CDC could answer; the rest is the batch run's
+    [run] = db.session.execute(select(BatchRun)).scalars()
+    assert (run.trigger, run.direction, run.since is not None) == (
+        "reconcile",
+        "quickbooks_to_salesforce",
+        True,
+    )
+    batch_worker()
+    gw.settle()
+    names = [a["Name"] for a in gw.accounts()]
+    assert len(names) == len(set(names)) == 2100  # every one, none twice
+    # the next round's overlap asks that second again: nothing new, and no second run
+    assert qbo_side(reconcile_cli(runner))[gw.realm]["Customer"] == 0
+    assert db.session.execute(select(func.count(BatchRun.id))).scalar() == 1

@@ -10,7 +10,8 @@ events (watermarks.store_and_move), so a crash before that repeats the catch-up 
 losing it.
 
 CDC takes only a start (`changedSince`) and answers at most 1,000 objects, so each entity is
-asked alone, and a full answer is followed by another from its latest change.
+asked alone, and a full answer is followed by another from its latest change; a second with
+more changes than that is handed to a batch run since that second.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from ..extensions import db
 from ..inbound.quickbooks import SOURCE
 from ..inbound.quickbooks_format import parse_time
 from ..inbox import IncomingEvent
-from ..models import Company, ObjectMapping, Watermark, utcnow
+from ..mapping import QUICKBOOKS_TO_SALESFORCE
+from ..models import BatchRun, Company, ObjectMapping, Watermark, utcnow
 from ..sync_key import FROM_QUICKBOOKS, SyncKey
 from .watermarks import aware, store_and_move, watermark
 
@@ -103,12 +105,47 @@ def _catch_up(
         queue.schedule_syncs(sorted(keys))
         if not full:
             return total
-        if latest is None or latest <= aware(start):
-            raise unreadable_answer(
-                f"CDC for {entity} answers {len(changes)} changes at {start.isoformat()} and "
-                "no later ones: too many changes in one second to page through"
-            )
+        if latest is None:
+            raise unreadable_answer(f"CDC for {entity} answers changes without LastUpdatedTime")
+        if latest <= aware(start):
+            # More than CDC answers changed within one second (an import): CDC cannot page
+            # inside it, so a batch run reads what is live from that second on, and CDC goes
+            # on after it rather than asking the same second for ever.
+            _hand_to_batch_runs(company, entity, aware(start))
+            start = aware(start) + timedelta(seconds=1)
+            mark.caught_up_to = start
+            db.session.commit()
+            continue
         start = latest
+
+
+def _hand_to_batch_runs(company: Company, entity: str, second: datetime) -> None:
+    from . import runs  # runs imports the reconciler
+
+    log.warning(
+        "%s %s: over %d changes at %s; a batch run since then syncs what is live (deletes "
+        "beyond the first %d of that second are not seen)",
+        company.realm_id,
+        entity,
+        CDC_MAX_OBJECTS,
+        second.isoformat(),
+        CDC_MAX_OBJECTS,
+    )
+    for mapping in db.session.execute(select(ObjectMapping)).scalars():
+        if mapping.quickbooks_type != entity or not mapping.flows_to_salesforce():
+            continue
+        handed = select(BatchRun.id).where(
+            BatchRun.mapping_id == mapping.id,
+            BatchRun.company_id == company.id,
+            BatchRun.trigger == "reconcile",
+            BatchRun.since == second,
+        )
+        # the overlap of a later round asks the same second again: one run covers it
+        if realtime.is_enabled(mapping, company) and db.session.execute(handed).first() is None:
+            run = runs.create(
+                mapping.name, company.realm_id, QUICKBOOKS_TO_SALESFORCE, second, False, "reconcile"
+            )
+            runs.enqueue(run.id)
 
 
 def _event(company: Company, entity: str, record: dict) -> IncomingEvent:
