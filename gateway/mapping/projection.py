@@ -37,12 +37,17 @@ def quickbooks_projection(record: Mapping[str, Any], spec: Mapping[str, Any]) ->
     return body
 
 
+def salesforce_fields(spec: Mapping[str, Any]) -> list[str]:
+    """The Salesforce fields QuickBooks → Salesforce writes (the delete flag aside)."""
+    return [
+        rule["salesforce"]
+        for rule in _rules_towards(spec, "quickbooks_to_salesforce", "salesforce")
+    ]
+
+
 def salesforce_projection(record: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
     """The values a Salesforce record has in the fields QuickBooks → Salesforce writes."""
-    return {
-        rule["salesforce"]: record.get(rule["salesforce"])
-        for rule in _rules_towards(spec, "quickbooks_to_salesforce", "salesforce")
-    }
+    return {name: record.get(name) for name in salesforce_fields(spec)}
 
 
 def _same(left: Any, right: Any) -> bool:

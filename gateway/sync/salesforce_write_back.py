@@ -42,49 +42,16 @@ class SalesforceWriteBack:
         if not written:
             return
         spec = spec_row.spec
-        ext_field = spec["external_id"]
-        realm = self.company.realm_id
         backwards = {(name, qbo): sf for (name, sf), qbo in resolved.items()}
-        constants = {
-            rule["salesforce"]
-            for rule in spec["fields"]
-            if "quickbooks" not in rule and "salesforce" in rule
-        }
-        totals = {
-            rule["salesforce"]
-            for rule in spec["fields"]
-            if rule.get("quickbooks") == "TotalAmt" and "salesforce" in rule
-        }
         lines = self._lines(spec)
         rows: list[dict] = []
         saved: dict[str, dict] = {}
         for plan, result, info in written:
             qbo_id = result["Id"]
             sf_id = plan.record["Id"]
-            change: dict = {}
-            salesforce_hash = None
-            if spec["direction"] == "both":
-                try:
-                    sf_payload = mapping.to_salesforce(result, spec, backwards, field_types)
-                except mapping.MappingError:
-                    sf_payload = None
-                if sf_payload is not None:
-                    _, flag_field = delete_policy(spec)
-                    if flag_field:
-                        sf_payload[flag_field] = False
-                    salesforce_hash = self._salesforce_hash(sf_payload, result, lines, backwards)
-                    # Constants are for records QuickBooks makes; one made in Salesforce
-                    # keeps its own value (a Prospecting stage stays Prospecting).
-                    skip = constants
-                    if lines is not None and lines.items_of(plan.record):
-                        # Salesforce rolls an Opportunity's Amount up from its products and
-                        # refuses it as input then: the invoice total is not written back.
-                        skip = constants | totals
-                    computed = {k: v for k, v in sf_payload.items() if k not in skip}
-                    change = salesforce_differences(computed, plan.record)
-            ext = external_id(realm, qbo_id)
-            if plan.record.get(ext_field) != ext:
-                change[ext_field] = ext
+            change, salesforce_hash = self._salesforce_change(
+                spec, plan.record, result, backwards, field_types
+            )
             saved[sf_id] = {
                 "quickbooks_id": qbo_id,
                 "values": {
@@ -125,6 +92,47 @@ class SalesforceWriteBack:
                 self._outcome(spec, sf_id, EventStatus.SYNCED, entry["reason"])
             self.link_writes.save(spec_row.id, self.company.id, entry["quickbooks_id"], **values)
         self.link_writes.flush()
+
+    def _salesforce_change(
+        self, spec: dict, record: dict, written: dict, backwards: dict, field_types: dict
+    ) -> tuple[dict, str | None]:
+        """What the Salesforce `record` lacks of the QuickBooks record `written` (its
+        company-qualified id, and the values QuickBooks worked out when the mapping flows both
+        ways), and the hash QuickBooks -> Salesforce will compute for the echo of the write."""
+        change: dict = {}
+        salesforce_hash = None
+        lines = self._lines(spec)
+        if spec["direction"] == "both":
+            try:
+                sf_payload = mapping.to_salesforce(written, spec, backwards, field_types)
+            except mapping.MappingError:
+                sf_payload = None
+            if sf_payload is not None:
+                _, flag_field = delete_policy(spec)
+                if flag_field:
+                    sf_payload[flag_field] = False
+                salesforce_hash = self._salesforce_hash(sf_payload, written, lines, backwards)
+                # Constants are for records QuickBooks makes; one made in Salesforce keeps its
+                # own value (a Prospecting stage stays Prospecting).
+                skip = {
+                    rule["salesforce"]
+                    for rule in spec["fields"]
+                    if "quickbooks" not in rule and "salesforce" in rule
+                }
+                if lines is not None and lines.items_of(record):
+                    # Salesforce rolls an Opportunity's Amount up from its products and refuses
+                    # it as input then: the invoice total is not written back.
+                    skip |= {
+                        rule["salesforce"]
+                        for rule in spec["fields"]
+                        if rule.get("quickbooks") == "TotalAmt" and "salesforce" in rule
+                    }
+                computed = {k: v for k, v in sf_payload.items() if k not in skip}
+                change = salesforce_differences(computed, record)
+        ext = external_id(self.company.realm_id, written["Id"])
+        if record.get(spec["external_id"]) != ext:
+            change[spec["external_id"]] = ext
+        return change, salesforce_hash
 
     def _salesforce_hash(
         self, sf_payload: dict, written: dict, lines: LineMapping | None, backwards: dict

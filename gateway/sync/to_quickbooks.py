@@ -36,7 +36,8 @@ from ..models import Company, Event, EventStatus, ObjectMapping, RecordLink
 from ..qbo_entities import NAME_LIST_ENTITIES
 from . import check_lock_held, links, references
 from .conflicts import conflict_reason, parse_time, quickbooks_updated_at
-from .lines import MAX_IDS_PER_QUERY, attach_line_items, line_mapping
+from .in_step import QuickBooksInStep
+from .lines import MAX_IDS_PER_QUERY, attach_line_items, line_mapping, records_by_ids
 from .outcomes import Outcome, connect, finish
 from .policy import delete_policy
 from .quickbooks_duplicates import DuplicateNames
@@ -56,11 +57,11 @@ class Planned:
     digest: str
     link: RecordLink | None  # None for a create
     quickbooks_id: str | None
-    current: dict | None = None  # the QuickBooks record as matching just read it
+    current: dict | None = None  # the QuickBooks record as matching or _drop_in_step read it
 
 
 class SalesforceToQuickBooks(
-    QuickBooksMatching, DuplicateNames, SalesforceWriteBack, QuickBooksRemovals
+    QuickBooksMatching, QuickBooksInStep, DuplicateNames, SalesforceWriteBack, QuickBooksRemovals
 ):
     def __init__(self, company_id: int, sobject: str, events: list[Event]):
         self.company = db.session.get(Company, company_id)
@@ -144,15 +145,7 @@ class SalesforceToQuickBooks(
         if not ids:
             return []
         spec = spec_row.spec
-        records: list[dict] = []
-        for start in range(0, len(ids), MAX_IDS_PER_QUERY):
-            chunk = ids[start : start + MAX_IDS_PER_QUERY]
-            # Names come from a validated mapping; the ids went through format_soql.
-            soql = format_soql(
-                f"SELECT {self._fields(spec)} FROM {spec['salesforce']} WHERE Id IN {{}}",  # noqa: S608
-                chunk,
-            )
-            records.extend(self.sf.query_all(soql))
+        records = records_by_ids(self.sf, spec["salesforce"], self._fields(spec), ids)
         return self._with_lines(spec, records)
 
     @staticmethod
@@ -223,6 +216,7 @@ class SalesforceToQuickBooks(
             if link is not None and link.deleted and entity in NAME_LIST_ENTITIES:
                 payload["Active"] = True
             planned.append(Planned(record, payload, digest, link, qbo_id))
+        planned = self._drop_in_step(spec_row, planned, lines, resolved, field_types)
         with self._adopting(spec_row, planned):
             planned = self._match_unlinked(spec_row, planned)
             self._write(spec_row, planned, resolved, field_types, lines)
@@ -253,6 +247,7 @@ class SalesforceToQuickBooks(
         spec = spec_row.spec
         entity = spec["quickbooks"]
         if not planned:
+            self.link_writes.flush()  # the hashes of records found in step
             return
         current = self._current_versions(entity, planned, lines)
         writes: list[tuple[Planned, Write]] = []
@@ -310,6 +305,7 @@ class SalesforceToQuickBooks(
                 how = "linked and updated"
             write_backs.append((plan, result, {"how": how}))
         self._write_back(spec_row, write_backs, resolved, field_types)
+        self.link_writes.flush()  # the hashes of records found in step, if nothing was written
 
     def _single(self, write: Write) -> dict | QuickBooksError:
         try:

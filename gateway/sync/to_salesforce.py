@@ -20,6 +20,7 @@ from ..models import CREATE_NEW, Company, Event, EventStatus, ObjectMapping
 from . import check_lock_held, links
 from .adoption import adoption_lock
 from .conflicts import conflict_reason, quickbooks_updated_at, waiting_salesforce_edits
+from .in_step import salesforce_in_step, salesforce_now
 from .lines import line_mapping
 from .outcomes import Outcome, ambiguous, connect, finish
 from .parents import DIRECTION, ParentSync
@@ -124,6 +125,7 @@ class QuickBooksToSalesforce(ParentSync):
         pending = Pending()
         unlinked: list[tuple[dict, dict, str]] = []
         waiting = self._later_salesforce_edits(existing, records)
+        salesforce = salesforce_now(self.sf, spec, existing, lines)
         for record in records:
             qbo_id = record["Id"]
             detail = self.attempt_details[(spec["quickbooks"], qbo_id)]
@@ -163,12 +165,21 @@ class QuickBooksToSalesforce(ParentSync):
             self.quickbooks_state[(spec["quickbooks"], qbo_id)] = state
             # The hash covers the delete flag, so an inactive parent written flagged before
             # is unchanged too (links the delete policy applied to have no hash).
-            if link and link.salesforce_id and link.salesforce_hash == digest:
+            now = salesforce.get(link.salesforce_id) if link else None
+            ext_id = external_id(self.company.realm_id, qbo_id)
+            if (
+                link
+                and link.salesforce_id
+                and (
+                    link.salesforce_hash == digest
+                    or salesforce_in_step(now, payload, spec["external_id"], ext_id)
+                )
+            ):
                 self.written[(spec_row.id, qbo_id)] = link.salesforce_id
                 self._outcomes(spec, qbo_id).append(
                     Outcome(EventStatus.SKIPPED, "unchanged", kind="unchanged")
                 )
-                self._keep_quickbooks_state(spec_row, link, state)
+                self._keep_quickbooks_state(spec_row, link, {**state, "salesforce_hash": digest})
                 continue
             if link and link.salesforce_id and qbo_id in waiting:
                 qbo_time, sf_time = quickbooks_updated_at(record), waiting[qbo_id]
@@ -220,6 +231,10 @@ class QuickBooksToSalesforce(ParentSync):
         return state
 
     def _keep_quickbooks_state(self, spec_row: ObjectMapping, link, state: dict) -> None:
+        if link.quickbooks_hash is None:
+            # Salesforce -> QuickBooks compares a link without one in full (in_step), which
+            # also sees a write-back to Salesforce still owed: filling it in here would hide it.
+            state = {name: value for name, value in state.items() if name != "quickbooks_hash"}
         if any(getattr(link, name) != value for name, value in state.items()):
             self.link_writes.save(spec_row.id, self.company.id, link.quickbooks_id, **state)
 
