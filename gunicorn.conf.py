@@ -17,6 +17,7 @@ if _embedded and workers > 1:
     )
     workers = 1
 worker_class = "gthread"
+WORKER_BOOT_ERROR = 3  # gunicorn's Arbiter.WORKER_BOOT_ERROR: the master stops, not respawns
 threads = int(os.environ.get("WEB_THREADS", "4"))
 # Intuit wants an answer within 3 s; anything slower than this is stuck.
 timeout = 30
@@ -26,8 +27,23 @@ keepalive = 5
 _access_log = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 accesslog = None if _access_log in ("", "off") else _access_log
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
-# The app is created in each worker: no database or Redis connection crosses a fork.
+# The app is created in each worker: no database or Redis connection crosses a fork (the
+# master's on_starting makes one only to check the embedded lock, and closes its connections).
 preload_app = False
+
+
+def on_starting(server):
+    if not _embedded:
+        return
+    # In the master, before any worker: a second embedded gateway on this database refuses
+    # here, at once and in one line, rather than as a worker that fails to boot.
+    from gateway import create_app, embedded
+
+    try:
+        embedded.check_free(create_app())
+    except embedded.AnotherEmbeddedProcess as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def post_worker_init(worker):
@@ -37,4 +53,9 @@ def post_worker_init(worker):
         # one; a worker of a second gunicorn on the same database refuses to boot here.
         from gateway import embedded
 
-        embedded.start(worker.wsgi, wait_for_lock=10)  # a reload (HUP) stops the old worker
+        try:
+            embedded.start(worker.wsgi, wait_for_lock=10)  # a reload (HUP) stops the old worker
+        except embedded.AnotherEmbeddedProcess as exc:
+            # Another gateway took the lock after on_starting checked: the reason, no traceback.
+            worker.log.error("%s", exc)
+            sys.exit(WORKER_BOOT_ERROR)

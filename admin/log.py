@@ -17,14 +17,15 @@ from gateway.extensions import db
 from gateway.models import Company, Event, EventStatus, ObjectMapping
 
 from . import bp
-from .rendering import render_page, wants_fragment
+from .rendering import bad_request, render_page, wants_fragment
 
 
 def _bad_request(code: str, message: str) -> ResponseReturnValue:
-    """A JSON error for scripts and HTMX; the page with the message for a person's browser."""
-    if wants_fragment() or request.accept_mimetypes.best == "application/json":
-        return error_response(400, code, message)
-    return render_template("admin/error.html", title="Check the address", message=message), 400
+    return bad_request(
+        code,
+        message,
+        lambda: render_template("admin/error.html", title="Check the address", message=message),
+    )
 
 
 def _filter_or_error() -> event_log.EventFilter | ResponseReturnValue:

@@ -7,9 +7,13 @@ named block, so the same URL serves both and every pushed URL still works on a c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response, make_response, render_template, request
 from htmx_flask import request as htmx_request
 from jinja2_fragments.flask import render_block
+
+from gateway.errors import error_response
 
 NAV = (
     ("Home", "/admin/"),
@@ -35,6 +39,16 @@ def render_page(template: str, block: str = "content", **context) -> Response:
     response = make_response(body)
     # One URL, two representations: caches must keep them apart.
     response.vary.add("HX-Request")
+    return response
+
+
+def bad_request(code: str, message: str, page: Callable[[], Response | str]) -> Response:
+    """A JSON error for HTMX (admin.js shows its message; htmx swaps no 4xx) and for scripts
+    that ask for JSON; for a person's browser, the page `page` renders showing the message."""
+    if wants_fragment() or request.accept_mimetypes.best == "application/json":
+        return error_response(400, code, message)
+    response = make_response(page())
+    response.status_code = 400
     return response
 
 

@@ -26,7 +26,7 @@ from gateway.models import (
 )
 
 from . import bp
-from .rendering import render_page, wants_fragment
+from .rendering import bad_request, render_page, wants_fragment
 
 RECENT_RUNS = 20
 
@@ -84,8 +84,13 @@ def runs_progress():
     return render_page("admin/runs.html", block="runs_table", polled=wants_fragment(), **_context())
 
 
-def _bad(code: str, message: str) -> Response:
-    return error_response(400, code, message)
+def _bad(code: str, message: str, form: str) -> Response:
+    """The page with `message` by the form it concerns ("start", "review" or "schedule")."""
+    return bad_request(
+        code,
+        message,
+        lambda: render_page("admin/runs.html", form_error=(form, message), **_context()),
+    )
 
 
 def _back() -> Response:
@@ -99,7 +104,7 @@ def start_run():
     form = request.form
     mapping = (form.get("mapping") or "").strip()
     if not mapping:
-        return _bad("missing_mapping", "Pick the mapping to run.")
+        return _bad("missing_mapping", "Pick the mapping to run.", "start")
     try:
         run = runs.create(
             mapping,
@@ -110,7 +115,7 @@ def start_run():
             trigger="admin",
         )
     except runs.RunError as exc:
-        return _bad("cannot_start", str(exc))
+        return _bad("cannot_start", str(exc), "start")
     runs.enqueue(run.id)
     return _back()
 
@@ -132,11 +137,11 @@ def resolve_review(item_id: int):
         return error_response(404, "no_such_review", f"There is no review item {item_id}.")
     decision = (request.form.get("decision") or "").strip()
     if not decision:
-        return _bad("missing_decision", "Pick the matching record, or create a new one.")
+        return _bad("missing_decision", "Pick the matching record, or create a new one.", "review")
     try:
         review.resolve(item, decision)
     except review.ReviewError as exc:
-        return _bad("bad_decision", str(exc))
+        return _bad("bad_decision", str(exc), "review")
     db.session.commit()  # then enqueue: the job reads the decision
     queue.backend().enqueue("gateway.jobs.apply_review", item.id)
     return _back()
@@ -147,7 +152,7 @@ def save_schedule():
     form = request.form
     every = (form.get("every") or "").strip()
     if every and not every.isdigit():
-        return _bad("bad_interval", "The interval is a whole number of seconds.")
+        return _bad("bad_interval", "The interval is a whole number of seconds.", "schedule")
     try:
         scheduled_runs.save(
             (form.get("mapping") or "").strip(),
@@ -157,7 +162,7 @@ def save_schedule():
             (form.get("cron") or "").strip() or None,
         )
     except scheduled_runs.ScheduleError as exc:
-        return _bad("bad_schedule", str(exc))
+        return _bad("bad_schedule", str(exc), "schedule")
     db.session.commit()
     return _back()
 

@@ -1,4 +1,4 @@
-"""`flask sync run` and `flask sync reconcile` (design.md §4: a contract)."""
+"""`flask sync run`, `flask sync schedule` and `flask sync reconcile` (design.md §4: a contract)."""
 
 from __future__ import annotations
 
@@ -80,16 +80,8 @@ def sync_group() -> None:
 @click.option("--dry-run", is_flag=True, help="Count what would happen; write nothing.")
 @click.option("--json", "json_output", is_flag=True, help="Print one JSON object at the end.")
 def run_command(mapping, realm_id, since, direction, dry_run, json_output) -> None:
-    from sqlalchemy import select
-
-    from .models import ObjectMapping
-
-    row = db.session.execute(
-        select(ObjectMapping).where(ObjectMapping.name == mapping)
-    ).scalar_one_or_none()
-    if row is None:
-        raise click.ClickException(f"no mapping named {mapping!r} (flask sync-config export)")
     try:
+        row = runs.mapping_named(mapping)
         ways = runs.directions(row, direction)
     except runs.RunError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -139,10 +131,15 @@ def _report(run: BatchRun) -> None:
 @sync_group.command("schedule")
 @click.argument("mapping")
 @click.option("--company", "realm_id", help="QuickBooks realm id (default: the only/default one).")
-@click.option("--direction", default="quickbooks_to_salesforce", show_default=True)
+@click.option(
+    "--direction",
+    type=click.Choice(scheduled_runs.DIRECTIONS),
+    help="A schedule runs one way. Default: the mapping's, if it flows one way; a mapping "
+    "that flows both ways needs one schedule for each.",
+)
 @click.option("--every", "interval", type=int, help="Run every N seconds.")
 @click.option("--cron", help="Run at these times (cron, UTC), e.g. '0 2 * * *'.")
-@click.option("--off", is_flag=True, help="Remove this schedule.")
+@click.option("--off", is_flag=True, help="Remove this schedule (without --direction: both ways).")
 def schedule_command(mapping, realm_id, direction, interval, cron, off) -> None:
     """Schedule batch runs of MAPPING; each covers the changes since the last good run."""
     if off:
@@ -150,7 +147,7 @@ def schedule_command(mapping, realm_id, direction, interval, cron, off) -> None:
             row
             for row in scheduled_runs.all_schedules()
             if row.mapping.name == mapping
-            and row.direction == direction
+            and direction in (None, row.direction)
             and realm_id in (None, row.company.realm_id)
         ]
         if not found:
@@ -167,7 +164,7 @@ def schedule_command(mapping, realm_id, direction, interval, cron, off) -> None:
     db.session.commit()
     when = f"every {row.interval_seconds} s" if row.interval_seconds else f"at '{row.cron}'"
     click.echo(
-        f"{mapping} for company {row.company.realm_id} runs {when}; next at "
+        f"{mapping} ({row.direction}) for company {row.company.realm_id} runs {when}; next at "
         f"{row.next_run_at.isoformat(timespec='seconds')}."
     )
 

@@ -7,7 +7,8 @@ refuses to start and says what to do.
 
 The runtime starts when a process starts serving, never on import or in a CLI command:
 - `flask run`: as the app is created (in the reloader's serving child, not its watcher);
-- gunicorn: from its post_worker_init hook (gunicorn.conf.py), before the first request;
+- gunicorn: from its post_worker_init hook (gunicorn.conf.py), before the first request; its
+  master checks the lock is free first (on_starting), so a second gunicorn refuses at once;
 - any other WSGI server: on the first request. A refused process then goes on storing
   webhooks without running jobs; the owner's sweeper picks their events up.
 Starting sweeps at once, which hands back and re-enqueues what a crash left behind.
@@ -55,7 +56,12 @@ def init_app(app: Flask) -> None:
     if app.config["REDIS_URL"]:
         return  # worker processes run the jobs and the sweeper
     if _serving_under_flask_run():
-        start(app)
+        try:
+            start(app)
+        except AnotherEmbeddedProcess as exc:
+            # Refuse to serve with the reason alone: Flask's CLI would print a traceback.
+            click.echo(f"Error: {exc}", err=True)
+            raise SystemExit(1) from None
     app.before_request(lambda: _start_on_first_request(app))
 
 
@@ -74,6 +80,17 @@ def start(app: Flask, wait_for_lock: float = 0.0) -> None:
         schedule.start_thread(app, stop_sweeping)  # batch runs and the reconciler
         app.extensions[EXTENSION] = _Runtime(process_lock, stop_sweeping, thread)
         log.info("embedded mode: jobs and the sweeper run in this process (pid %d)", os.getpid())
+
+
+def check_free(app: Flask) -> None:
+    """Raise AnotherEmbeddedProcess if another process runs embedded mode on this database.
+
+    For a server's master process, before it forks the worker that serves: it can refuse at
+    once, while the lock itself is taken by the worker, the process that runs the jobs. Leaves
+    no connection open to cross the fork."""
+    _try_process_lock(app).close()
+    with app.app_context():
+        db.engine.dispose()
 
 
 def stop(app: Flask) -> None:

@@ -145,7 +145,9 @@ def test_ambiguous_matches_go_to_review_and_are_resolved_from_the_page(gw, runne
         assert f'value="{candidate["Id"]}"' in page
         assert f'Customer <span class="mono">{candidate["Id"]}</span>' in page
     wrong = admin_client.post(
-        f"/admin/runs/review/{items[twin['Id']].id}", data={"decision": solo["Id"]}
+        f"/admin/runs/review/{items[twin['Id']].id}",
+        data={"decision": solo["Id"]},
+        headers={"HX-Request": "true"},  # as the page sends it: the error comes back as JSON
     )
     assert wrong.status_code == 400 and wrong.json["error"] == "bad_decision"
     for item, decision in (

@@ -53,8 +53,9 @@ def serve(server: str, scenario: Scenario, fakes, log: Path, **extra: str) -> tu
         PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin",
         **extra,
     )
-    if server == "flask run":
+    if server.startswith("flask run"):  # "flask run --debug": with the reloader
         argv = [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--port", str(port)]
+        argv += server.split()[2:]
     else:
         argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
     return Process(argv, env, log), port
@@ -129,16 +130,33 @@ def test_the_gateway_recovers_what_a_crash_left_as_it_starts(
         assert process.output().count("Booting worker") == 1
 
 
-def test_a_second_embedded_process_refuses_to_start_and_says_why(sqlite_gateway, fakes, tmp_path):
-    first, port = serve("flask run", sqlite_gateway, fakes, tmp_path / "first.log")
+@pytest.mark.parametrize(
+    ("first_server", "second_server"),
+    [("flask run", "flask run"), ("gunicorn", "gunicorn"), ("gunicorn", "flask run --debug")],
+)
+def test_a_second_embedded_process_refuses_to_start_and_says_why(
+    first_server, second_server, sqlite_gateway, fakes, tmp_path
+):
+    first, port = serve(first_server, sqlite_gateway, fakes, tmp_path / "first.log")
     try:
         wait_until_serving(first, port)
-        second, _ = serve("flask run", sqlite_gateway, fakes, tmp_path / "second.log")
+        started = time.monotonic()
+        second, _ = serve(second_server, sqlite_gateway, fakes, tmp_path / "second.log")
         try:
             assert second.wait(30) != 0
         finally:
             second.stop()
-        assert REFUSAL in second.output() and "REDIS_URL" in second.output()
+        took = time.monotonic() - started
+        output = second.output()
+        # The reason in one line, at once: no traceback, no worker booted to fail after 10 s.
+        assert took < 8, (took, output)
+        assert "Traceback" not in output and "Booting worker" not in output, output
+        [refusal] = [line for line in output.splitlines() if REFUSAL in line]
+        assert refusal.startswith(f"Error: {REFUSAL}") and "REDIS_URL" in refusal
+        if second_server == "gunicorn":
+            assert len(output.splitlines()) == 2, output  # gunicorn's "Starting" line, and this
+        elif second_server == "flask run":
+            assert output.splitlines() == [refusal]
 
         # A CLI command is no second gateway: migrating while the gateway serves is fine.
         env = environment(
@@ -155,6 +173,7 @@ def test_a_second_embedded_process_refuses_to_start_and_says_why(sqlite_gateway,
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok
     finally:
         first.stop()
+    assert "Traceback" not in first.output()
 
 
 def test_gunicorn_asked_for_two_embedded_workers_runs_one_and_says_why(
@@ -202,13 +221,38 @@ def test_a_gunicorn_reload_hands_the_runtime_to_the_new_worker(sqlite_gateway, f
     assert "Traceback" not in server.output()
 
 
+def test_a_reload_whose_old_worker_keeps_the_lock_stops_with_the_reason(
+    sqlite_gateway, fakes, tmp_path
+):
+    server, port = serve("gunicorn", sqlite_gateway, fakes, tmp_path / "gunicorn.log")
+    try:
+        server.wait_for_output("embedded mode: jobs and the sweeper run in this process", 30)
+        # A request whose body never comes keeps the old worker (and its lock) past the 10 s
+        # the new worker waits: after on_starting's check, the worker is the last to refuse.
+        stuck = socket.create_connection(("127.0.0.1", port))
+        stuck.sendall(b"POST /webhooks/quickbooks HTTP/1.1\r\nHost: g\r\nContent-Length: 9\r\n\r\n")
+        time.sleep(0.5)
+        os.kill(server.popen.pid, signal.SIGHUP)
+        assert server.wait(40) != 0
+        stuck.close()
+    finally:
+        server.stop()
+    output = server.output()
+    assert output.count(REFUSAL) == 1 and "Traceback" not in output, output[-3000:]
+
+
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_one_embedded_runtime_per_database(database, make_app, database_url, app, tmp_path):
     url = f"sqlite:///{tmp_path / 'one.sqlite3'}" if database == "sqlite" else database_url
     first, second = make_app(url, None), make_app(url, None)
+    embedded.check_free(first)  # what gunicorn's master asks: it takes the lock and lets go
     embedded.start(first)
     with pytest.raises(embedded.AnotherEmbeddedProcess, match="REDIS_URL"):
+        embedded.check_free(second)
+    with pytest.raises(embedded.AnotherEmbeddedProcess, match="REDIS_URL"):
         embedded.start(second)
+    with second.app_context():
+        assert db.engine.pool.checkedout() == 0  # nothing left open to cross a fork
     embedded.stop(first)
     embedded.start(second)  # the lock went with the first runtime
     embedded.stop(second)

@@ -57,6 +57,18 @@ def directions(mapping: ObjectMapping, asked: str | None) -> list[str]:
     return [asked]
 
 
+def mapping_named(name: str) -> ObjectMapping:
+    """The mapping called `name`; RunError (one wording for the CLI and the page) if none is."""
+    mapping = db.session.execute(
+        select(ObjectMapping).where(ObjectMapping.name == name)
+    ).scalar_one_or_none()
+    if mapping is None:
+        raise RunError(
+            f"no mapping named {name!r} (the Mappings page and flask sync-config export list them)"
+        )
+    return mapping
+
+
 def create(
     mapping_name: str,
     realm_id: str | None,
@@ -66,11 +78,7 @@ def create(
     trigger: str,
 ) -> BatchRun:
     """A queued run, committed; RunError when it cannot be started."""
-    mapping = db.session.execute(
-        select(ObjectMapping).where(ObjectMapping.name == mapping_name)
-    ).scalar_one_or_none()
-    if mapping is None:
-        raise RunError(f"no mapping named {mapping_name!r} (flask sync-config export lists them)")
+    mapping = mapping_named(mapping_name)
     company = company_for(realm_id)
     companies = mapping.spec.get("companies")
     if companies and company.realm_id not in companies:

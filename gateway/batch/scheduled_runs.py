@@ -16,12 +16,15 @@ from sqlalchemy import select
 
 from .. import queue
 from ..extensions import db
-from ..models import BatchSchedule, ObjectMapping, RunStatus, utcnow
+from ..mapping import QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS
+from ..models import BatchSchedule, RunStatus, utcnow
 from . import runs
 
 log = logging.getLogger(__name__)
 SCHEDULES_LOCK = "batch-schedules"
 MIN_INTERVAL_SECONDS = 60
+DIRECTIONS = (QUICKBOOKS_TO_SALESFORCE, SALESFORCE_TO_QUICKBOOKS)  # what a schedule can run
+ONE_WAY = f"--direction {QUICKBOOKS_TO_SALESFORCE} or --direction {SALESFORCE_TO_QUICKBOOKS}"
 
 
 class ScheduleError(ValueError):
@@ -52,16 +55,17 @@ def save(
         raise ScheduleError(f"the interval must be at least {MIN_INTERVAL_SECONDS} seconds")
     if cron and not croniter.is_valid(cron):
         raise ScheduleError(f"{cron!r} is not a cron expression (like '0 2 * * *': 02:00 daily)")
-    mapping = db.session.execute(
-        select(ObjectMapping).where(ObjectMapping.name == mapping_name)
-    ).scalar_one_or_none()
-    if mapping is None:
-        raise ScheduleError(f"no mapping named {mapping_name!r}")
     if direction == "both":
         raise ScheduleError("a schedule runs one way: schedule each direction on its own")
     try:
-        # no direction: QuickBooks -> Salesforce when the mapping flows both ways
-        way = runs.directions(mapping, direction)[0]
+        mapping = runs.mapping_named(mapping_name)
+        if direction is None and mapping.direction == "both":
+            # Picking one way for the caller would leave the other unsynced without a word.
+            raise runs.RunError(
+                f"mapping {mapping_name!r} flows both ways and a schedule runs one way: choose "
+                f"the direction ({ONE_WAY}); schedule each direction to run both"
+            )
+        [way] = runs.directions(mapping, direction)
         company = runs.company_for(realm_id)
     except runs.RunError as exc:
         raise ScheduleError(str(exc)) from exc
