@@ -15,7 +15,7 @@ from gateway.batch import reconcile
 from gateway.extensions import db
 from gateway.models import BatchRun, EventStatus, Watermark, utcnow
 from tests.support.batch import batch_worker, sync_run
-from tests.support.scenario import INVOICES_YAML, connect, invoice_lines
+from tests.support.scenario import INVOICES_YAML, connect, customer_invoice
 
 
 @pytest.fixture
@@ -173,17 +173,7 @@ def test_a_backfill_of_a_company_connected_long_ago_brings_the_watermark_into_cd
 
 def test_an_invoice_deleted_while_the_gateway_was_down_is_deleted_per_policy(app, runner, fakes):
     gw = connect(app, runner, fakes, INVOICES_YAML)  # invoices: real time, on_delete: delete
-    customer = gw.customer(DisplayName="Acme Ltd")
-    invoice = gw.platforms.qbo_save(
-        gw.realm,
-        "Invoice",
-        {
-            "DocNumber": "1001",
-            "TxnDate": "2026-11-20",
-            "CustomerRef": {"value": customer["Id"]},
-            "Line": invoice_lines(gw, 250.0),
-        },
-    )
+    invoice = customer_invoice(gw)
     gw.settle()
     assert len(gw.platforms.sf_records("Opportunity")) == 1
 
@@ -202,17 +192,7 @@ def test_an_invoice_deleted_before_a_backfill_is_still_deleted_by_the_reconciler
     app, runner, fakes
 ):
     gw = connect(app, runner, fakes, INVOICES_YAML)
-    customer = gw.customer(DisplayName="Acme Ltd")
-    invoice = gw.platforms.qbo_save(
-        gw.realm,
-        "Invoice",
-        {
-            "DocNumber": "1001",
-            "TxnDate": "2026-11-20",
-            "CustomerRef": {"value": customer["Id"]},
-            "Line": invoice_lines(gw, 250.0),
-        },
-    )
+    invoice = customer_invoice(gw)
     gw.settle()
     gw.platforms.settings("qbo", webhooks_enabled=False)
     gw.platforms.qbo_action(gw.realm, "Invoice", invoice["Id"], "delete")

@@ -12,7 +12,7 @@ from gateway.inbound.signatures import intuit_signature
 from gateway.models import EventStatus, ObjectMapping, RecordLink
 from tests.conftest import VERIFIER_TOKEN
 from tests.support.factories import cloudevent, signed
-from tests.support.scenario import INVOICES_YAML, connect, invoice_lines
+from tests.support.scenario import INVOICES_YAML, connect, customer_invoice, invoice_lines
 
 
 @pytest.fixture
@@ -207,19 +207,9 @@ def test_a_redelivered_webhook_writes_nothing_twice(gw):
 
 def test_invoice_before_its_customer_syncs_the_customer_first(app, runner, fakes):
     gw = connect(app, runner, fakes, INVOICES_YAML)
-    customer = gw.customer(DisplayName="Acme Ltd")
-    invoice = gw.platforms.qbo_save(
-        gw.realm,
-        "Invoice",
-        {
-            "DocNumber": "1001",
-            "TxnDate": "2026-11-20",
-            "CustomerRef": {"value": customer["Id"]},
-            "Line": invoice_lines(gw, 250.0),
-        },
-    )
+    invoice = customer_invoice(gw)
     gw.settle()
-    account = gw.account(customer["Id"])
+    account = gw.account(invoice["CustomerRef"]["value"])
     [opportunity] = gw.platforms.sf_records("Opportunity")
     assert opportunity["AccountId"] == account["Id"]
     assert opportunity["Name"] == "1001"
@@ -260,17 +250,7 @@ def test_a_missing_required_field_fails_the_event_naming_it(app, runner, fakes):
 def test_a_voided_invoice_follows_the_delete_policy(app, runner, fakes):
     flagged = INVOICES_YAML.replace("on_delete: delete", "on_delete: flag:QBO_Deleted__c")
     gw = connect(app, runner, fakes, flagged)
-    customer = gw.customer(DisplayName="Acme Ltd")
-    invoice = gw.platforms.qbo_save(
-        gw.realm,
-        "Invoice",
-        {
-            "DocNumber": "1002",
-            "TxnDate": "2026-11-21",
-            "CustomerRef": {"value": customer["Id"]},
-            "Line": invoice_lines(gw, 80.0),
-        },
-    )
+    invoice = customer_invoice(gw, "1002", 80.0)
     gw.settle()
     [opportunity] = gw.platforms.sf_records("Opportunity")
     assert (opportunity["Amount"], opportunity["QBO_Deleted__c"]) == (80, False)

@@ -104,3 +104,18 @@ def invoice_lines(gw: Scenario, amount: float) -> list[dict]:
             "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
         }
     ]
+
+
+def customer_invoice(gw: Scenario, doc_number: str = "1001", amount: float = 250.0) -> dict:
+    """A QuickBooks invoice of `amount` for a new customer, Acme Ltd (made in the fake)."""
+    customer = gw.customer(DisplayName="Acme Ltd")
+    return gw.platforms.qbo_save(
+        gw.realm,
+        "Invoice",
+        {
+            "DocNumber": doc_number,
+            "TxnDate": "2026-11-20",
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": invoice_lines(gw, amount),
+        },
+    )
